@@ -1,0 +1,227 @@
+/*
+ * pollux.h - a portable I/O multiplexing library.
+ *
+ * One poller API over the kernel's readiness interfaces (select, poll,
+ * epoll, kqueue, /dev/poll), with timers and a cross-thread wake.
+ *
+ * Conventions
+ *   - Every function that can fail returns an int: >= 0 on success, a
+ *     negative errno value (-EINVAL, -EBADF, ...) on failure. errno itself
+ *     is not part of the contract and may be clobbered.
+ *   - Times are int64_t nanoseconds.
+ *   - A poller is used by one thread at a time. pollux_wake() is the only
+ *     exception: it may be called from any thread and from a signal handler.
+ *
+ * The full reference is docs/reference.md.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_H
+#define POLLUX_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(POLLUX_BUILDING) && defined(__GNUC__)
+#define POLLUX_API __attribute__((visibility("default")))
+#else
+#define POLLUX_API
+#endif
+
+#define POLLUX_VERSION_MAJOR 0
+#define POLLUX_VERSION_MINOR 1
+#define POLLUX_VERSION_PATCH 0
+#define POLLUX_VERSION_STRING "0.1.0"
+
+/* An opaque poller. */
+typedef struct pollux pollux;
+
+/* The kernel interface behind a poller. */
+typedef enum pollux_backend {
+    POLLUX_BACKEND_AUTO = 0, /* the best one available; env POLLUX_BACKEND=name overrides */
+    POLLUX_BACKEND_SELECT,
+    POLLUX_BACKEND_POLL,
+    POLLUX_BACKEND_EPOLL,
+    POLLUX_BACKEND_KQUEUE,
+    POLLUX_BACKEND_DEVPOLL
+} pollux_backend;
+
+/* Interest and readiness bits. */
+#define POLLUX_READ   0x0001u /* readable, or a listening socket has a connection */
+#define POLLUX_WRITE  0x0002u /* writable */
+#define POLLUX_PRI    0x0004u /* urgent / out-of-band data */
+#define POLLUX_RDHUP  0x0008u /* the peer shut down its writing half */
+
+/* Readiness only: always reported for an armed registration. Accepted and
+ * ignored in an interest. When either is reported, the READ and WRITE bits
+ * of the interest are reported with it: a read or write would not block. */
+#define POLLUX_HUP    0x0010u /* hang-up */
+#define POLLUX_ERR    0x0020u /* error condition */
+
+/* Readiness only: sources that are not descriptors. -EINVAL in an interest. */
+#define POLLUX_TIMER  0x0040u /* a timer expired; event.count = expirations */
+#define POLLUX_WAKE   0x0080u /* pollux_wake() was called; event.fd = -1 */
+
+/* Registration modes, ORed into an interest. */
+#define POLLUX_ONESHOT   0x0100u /* after one report, disarmed until pollux_modify() */
+#define POLLUX_EDGE      0x0200u /* edge-triggered; -ENOTSUP where the backend cannot */
+#define POLLUX_EXCLUSIVE 0x0400u /* wake one of several pollers sharing the fd (epoll); a hint elsewhere */
+
+/* Flag for pollux_timer_settime(): initial_ns is an absolute time on the
+ * timer's clock. */
+#define POLLUX_TIMER_ABSTIME 0x1u
+
+/* One readiness report. */
+typedef struct pollux_event {
+    int      fd;     /* the descriptor; the timer id for POLLUX_TIMER; -1 for POLLUX_WAKE */
+    uint32_t events; /* readiness bits */
+    uint64_t count;  /* POLLUX_TIMER: expirations since the last report; else 0 */
+    void    *data;   /* the pointer given at registration (or timer creation) */
+} pollux_event;
+
+/*
+ * pollux_new - create a poller.
+ * backend: a specific backend, or POLLUX_BACKEND_AUTO for the best one
+ * compiled in and usable here (epoll > kqueue > devpoll > poll > select).
+ * With AUTO, the environment variable POLLUX_BACKEND=name (a name from
+ * pollux_backend_name()) picks the backend instead.
+ * Returns 0 and stores the poller in *out, or:
+ *   -EINVAL   out is NULL, backend is out of range, or POLLUX_BACKEND names
+ *             an unknown or unavailable backend (AUTO only)
+ *   -ENOTSUP  the backend is not compiled in or not usable here
+ *   -ENOMEM, -EMFILE, ... creating the kernel object failed
+ */
+POLLUX_API int pollux_new(pollux **out, pollux_backend backend);
+
+/* pollux_free - destroy a poller and its timers. Does not close the
+ * descriptors registered with it. pollux_free(NULL) does nothing. */
+POLLUX_API void pollux_free(pollux *p);
+
+/* pollux_backend_of - the backend a poller uses (never AUTO). */
+POLLUX_API pollux_backend pollux_backend_of(const pollux *p);
+
+/* pollux_backend_name - "select", "poll", "epoll", "kqueue", "devpoll";
+ * "auto" for AUTO; NULL for a value outside the enum. */
+POLLUX_API const char *pollux_backend_name(pollux_backend b);
+
+/* pollux_backends - bit (1u << b) set for each backend usable here. */
+POLLUX_API unsigned pollux_backends(void);
+
+/* pollux_version - the library version as "major.minor.patch". */
+POLLUX_API const char *pollux_version(void);
+
+/*
+ * pollux_fileno - a descriptor that polls readable when pollux_wait() has
+ * something to report, for nesting a poller in another event loop.
+ * Returns the descriptor (owned by the poller: do not close it), or
+ * -ENOTSUP for backends with no kernel object (select, poll),
+ * -EINVAL for a NULL poller.
+ */
+POLLUX_API int pollux_fileno(const pollux *p);
+
+/*
+ * pollux_register - watch fd for the readiness in events.
+ * events: POLLUX_READ, _WRITE, _PRI, _RDHUP, optionally with a mode
+ * (_ONESHOT, _EDGE, _EXCLUSIVE). 0 registers the fd paused: nothing at all
+ * is reported until pollux_modify() gives it an interest. HUP and ERR are
+ * accepted and ignored (they are always reported).
+ * data: returned in every event of this fd.
+ * Regular files, which the kernel reports as always ready, are reported
+ * ready on every backend.
+ * Returns 0, or:
+ *   -EBADF    fd < 0 or not an open descriptor
+ *   -EEXIST   fd is already registered with this poller
+ *   -EINVAL   unknown bits, TIMER or WAKE in events, EXCLUSIVE together with
+ *             ONESHOT, RDHUP or PRI, or a NULL poller
+ *   -ENOTSUP  EDGE on a backend that cannot deliver it faithfully
+ *             (select, poll, /dev/poll)
+ *   -ENOMEM
+ */
+POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data);
+
+/*
+ * pollux_modify - replace the interest, mode and data of a registered fd.
+ * Re-arms a ONESHOT registration that has fired. If the number was closed
+ * and now names another file, the registration is re-established for that
+ * file. Returns 0, or -EBADF (fd < 0), -ENOENT (not registered), and the
+ * -EINVAL/-ENOTSUP of pollux_register().
+ */
+POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data);
+
+/*
+ * pollux_unregister - stop watching fd. Succeeds for an fd the caller has
+ * already closed. Returns 0, or -EBADF (fd < 0), -ENOENT (not registered).
+ */
+POLLUX_API int pollux_unregister(pollux *p, int fd);
+
+/*
+ * pollux_wait - wait for readiness and store up to max_events reports.
+ * timeout_ns < 0 waits forever; 0 does not block. Returns the number of
+ * events (>= 1), 0 when the timeout elapsed (never earlier), or:
+ *   -EINVAL   events is NULL or max_events < 1
+ *   -EINTR    a signal interrupted the wait (the caller decides to retry)
+ * Each source appears at most once per call, its bits merged. When more
+ * sources are ready than max_events, the others are reported by the next
+ * calls: no source is starved.
+ */
+POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns);
+
+/*
+ * pollux_wake - make a wait in progress, or the next one, return a
+ * POLLUX_WAKE event. Calls before that report coalesce into one event.
+ * Safe from any thread and from a signal handler. Returns 0 or -EINVAL.
+ */
+POLLUX_API int pollux_wake(pollux *p);
+
+/*
+ * Timers. Ids are small integers (>= 0) in their own namespace; a timer's
+ * expirations are reported by pollux_wait() as POLLUX_TIMER events with
+ * event.fd = the id and event.count = expirations since the last report.
+ * The semantics follow Linux timerfd; see docs/timers.md.
+ *
+ * pollux_timer_create - create a disarmed timer on clockid
+ * (CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME where the OS has it).
+ * Returns the id, or -EINVAL (other clocks), -ENOMEM.
+ */
+POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data);
+
+/*
+ * pollux_timer_settime - arm or disarm a timer. initial_ns == 0 disarms;
+ * otherwise the first expiration is initial_ns from now, or at initial_ns
+ * on the timer's clock with POLLUX_TIMER_ABSTIME. interval_ns == 0 is
+ * one-shot. Re-arming discards pending expirations.
+ * Returns 0, or -ENOENT (no such timer), -EINVAL (negative values, unknown
+ * flags; the old setting is kept).
+ */
+POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
+                                    int64_t interval_ns, unsigned flags);
+
+/*
+ * pollux_timer_gettime - the time left to the next expiration (0 when
+ * disarmed; always relative, also for ABSTIME timers) and the interval.
+ * Either pointer may be NULL. Returns 0 or -ENOENT.
+ */
+POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
+                                    int64_t *interval_ns);
+
+/* pollux_timer_delete - delete a timer; its id may be reused. Pending
+ * expirations are dropped. Returns 0 or -ENOENT. */
+POLLUX_API int pollux_timer_delete(pollux *p, int timer);
+
+/*
+ * pollux_after_fork - call in a child process after fork() before using a
+ * poller inherited from the parent: rebuilds the kernel state and keeps
+ * every registration and timer. Nothing the child does afterwards changes
+ * the parent's poller. In a process that did not fork it rebuilds as well
+ * and returns 0. Returns 0 or a negative errno from creating kernel objects.
+ */
+POLLUX_API int pollux_after_fork(pollux *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POLLUX_H */

@@ -1,0 +1,82 @@
+/*
+ * backend.h - the internal interface every backend implements.
+ *
+ * A backend only talks to the kernel. The core (pollux.c) owns argument
+ * checks, the fd table, ONESHOT emulation, paused registrations, the
+ * HUP/ERR rules and fairness between sources the kernel does not rotate.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_BACKEND_H
+#define POLLUX_BACKEND_H
+
+#include <stdint.h>
+
+#include "pollux.h"
+
+/*
+ * The bits a backend sees in a mask: POLLUX_READ, _WRITE, _PRI, _RDHUP and
+ * the modes it declares in native_modes (never a mode it did not declare).
+ * The core only hands a backend a mask with at least one event bit.
+ */
+#define BACKEND_EVENT_BITS (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
+#define BACKEND_MODE_BITS  (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
+
+/* add() result: the kernel refuses to watch this descriptor because it is
+ * always ready (epoll and regular files); the core reports it itself. */
+#define BACKEND_ALWAYS_READY 1
+
+/* Readiness bit a backend may report: the descriptor is no longer open
+ * (POLLNVAL, or select's EBADF). The core drops the kernel registration and
+ * keeps the user's, so that unregister and modify still work. */
+#define BACKEND_NVAL 0x8000u
+
+struct backend_ops {
+    pollux_backend id;
+    const char *name;
+
+    /* Modes the kernel implements itself. The core emulates ONESHOT for a
+     * backend without it, refuses EDGE with -ENOTSUP, and drops EXCLUSIVE
+     * (a hint). */
+    uint32_t native_modes;
+
+    /* Create the kernel object; store private state in p->backend. */
+    int (*init)(pollux *p);
+    /* Release everything init() made. Must not touch user descriptors. */
+    void (*destroy)(pollux *p);
+
+    /* Start watching fd with mask. 0, BACKEND_ALWAYS_READY, or -errno
+     * (-EBADF when fd is not open). */
+    int (*add)(pollux *p, int fd, uint32_t mask);
+    /* Change the mask of a watched fd; also re-arms a native ONESHOT and
+     * must re-establish the watch when the number now names another file. */
+    int (*mod)(pollux *p, int fd, uint32_t old_mask, uint32_t mask);
+    /* Stop watching fd. Must succeed (return 0) when fd was closed. */
+    int (*del)(pollux *p, int fd, uint32_t old_mask);
+
+    /*
+     * Wait up to timeout_ns (< 0 forever, 0 not at all, rounded up to the
+     * kernel's granularity) and store at most max reports in out[]: fd and
+     * readiness in POLLUX_* bits (READ WRITE PRI RDHUP HUP ERR, or
+     * BACKEND_NVAL); count and data are the core's. Returns the number
+     * stored, 0 on timeout (early returns are allowed: the core retries),
+     * or -errno (-EINTR). When more descriptors are ready than max, the
+     * backend must rotate so that every one is reported in turn.
+     */
+    int (*wait)(pollux *p, pollux_event *out, int max, int64_t timeout_ns);
+
+    /* The kernel object's descriptor, or NULL when there is none. */
+    int (*fileno)(const pollux *p);
+};
+
+/* One per backend file; each is defined only where meson compiled it. */
+extern const struct backend_ops backend_select;
+extern const struct backend_ops backend_poll;
+extern const struct backend_ops backend_epoll;
+extern const struct backend_ops backend_kqueue;
+extern const struct backend_ops backend_devpoll;
+
+/* The backends compiled into this build; NULL where not compiled. */
+const struct backend_ops *backend_lookup(pollux_backend id);
+
+#endif

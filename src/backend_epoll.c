@@ -1,0 +1,173 @@
+/*
+ * backend_epoll.c - Linux epoll(7).
+ *
+ * ONESHOT, EDGE and EXCLUSIVE are native. Regular files make epoll_ctl
+ * fail with EPERM; the core reports them as always ready instead.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+
+#ifdef HAVE_BACKEND_EPOLL
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* One epoll_wait() never asks for more than this: fairness comes from the
+ * kernel, which rotates level-triggered entries it has reported. */
+#define MAX_BATCH 1024
+
+struct epoll_state {
+    int epfd;
+    bool have_pwait2; /* cleared when the kernel says ENOSYS */
+    int buffer_size;
+    struct epoll_event *buffer;
+};
+
+static uint32_t to_epoll(uint32_t mask)
+{
+    uint32_t ev = 0;
+    if (mask & POLLUX_READ)      ev |= EPOLLIN;
+    if (mask & POLLUX_WRITE)     ev |= EPOLLOUT;
+    if (mask & POLLUX_PRI)       ev |= EPOLLPRI;
+    if (mask & POLLUX_RDHUP)     ev |= EPOLLRDHUP;
+    if (mask & POLLUX_ONESHOT)   ev |= EPOLLONESHOT;
+    if (mask & POLLUX_EDGE)      ev |= EPOLLET;
+    if (mask & POLLUX_EXCLUSIVE) ev |= EPOLLEXCLUSIVE;
+    return ev;
+}
+
+static uint32_t from_epoll(uint32_t ev)
+{
+    uint32_t bits = 0;
+    if (ev & EPOLLIN)    bits |= POLLUX_READ;
+    if (ev & EPOLLOUT)   bits |= POLLUX_WRITE;
+    if (ev & EPOLLPRI)   bits |= POLLUX_PRI;
+    if (ev & EPOLLRDHUP) bits |= POLLUX_RDHUP;
+    if (ev & EPOLLHUP)   bits |= POLLUX_HUP;
+    if (ev & EPOLLERR)   bits |= POLLUX_ERR;
+    return bits;
+}
+
+static int ctl(struct epoll_state *s, int op, int fd, uint32_t mask)
+{
+    struct epoll_event ev = { .events = to_epoll(mask), .data.fd = fd };
+    return epoll_ctl(s->epfd, op, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static int epoll_backend_init(pollux *p)
+{
+    struct epoll_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        int err = -errno;
+        free(s);
+        return err;
+    }
+#ifdef HAVE_EPOLL_PWAIT2
+    s->have_pwait2 = true;
+#endif
+    p->backend = s;
+    return 0;
+}
+
+static void epoll_backend_destroy(pollux *p)
+{
+    struct epoll_state *s = p->backend;
+    close(s->epfd);
+    free(s->buffer);
+    free(s);
+}
+
+static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
+{
+    struct epoll_state *s = p->backend;
+    int r = ctl(s, EPOLL_CTL_ADD, fd, mask);
+    if (r == -EPERM)
+        return BACKEND_ALWAYS_READY;
+    if (r == -EEXIST) /* a stale watch on this very file: take it over */
+        r = ctl(s, EPOLL_CTL_MOD, fd, mask);
+    return r;
+}
+
+static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+{
+    (void)old_mask;
+    struct epoll_state *s = p->backend;
+    int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
+    if (r == -ENOENT) /* the number was closed and now names another file */
+        return epoll_backend_add(p, fd, mask);
+    return r;
+}
+
+static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
+{
+    (void)old_mask;
+    struct epoll_state *s = p->backend;
+    /* ENOENT and EBADF mean the fd was closed: the kernel already forgot it. */
+    ctl(s, EPOLL_CTL_DEL, fd, 0);
+    return 0;
+}
+
+static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
+{
+#ifdef HAVE_EPOLL_PWAIT2
+    if (s->have_pwait2) {
+        struct timespec ts = ns_to_timespec(timeout_ns);
+        int n = epoll_pwait2(s->epfd, s->buffer, max, timeout_ns < 0 ? NULL : &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        s->have_pwait2 = false; /* kernel older than 5.11 */
+    }
+#endif
+    return epoll_wait(s->epfd, s->buffer, max, ns_to_ms_rounded_up(timeout_ns));
+}
+
+static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    struct epoll_state *s = p->backend;
+    if (max > MAX_BATCH)
+        max = MAX_BATCH;
+    if (max > s->buffer_size) {
+        struct epoll_event *grown = realloc(s->buffer, (size_t)max * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        s->buffer = grown;
+        s->buffer_size = max;
+    }
+    int n = kernel_wait(s, max, timeout_ns);
+    if (n < 0)
+        return -errno;
+    for (int i = 0; i < n; i++) {
+        out[i].fd = s->buffer[i].data.fd;
+        out[i].events = from_epoll(s->buffer[i].events);
+    }
+    return n;
+}
+
+static int epoll_backend_fileno(const pollux *p)
+{
+    const struct epoll_state *s = p->backend;
+    return s->epfd;
+}
+
+const struct backend_ops backend_epoll = {
+    .id = POLLUX_BACKEND_EPOLL,
+    .name = "epoll",
+    .native_modes = POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE,
+    .init = epoll_backend_init,
+    .destroy = epoll_backend_destroy,
+    .add = epoll_backend_add,
+    .mod = epoll_backend_mod,
+    .del = epoll_backend_del,
+    .wait = epoll_backend_wait,
+    .fileno = epoll_backend_fileno,
+};
+
+#endif /* HAVE_BACKEND_EPOLL */

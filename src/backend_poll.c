@@ -1,0 +1,180 @@
+/*
+ * backend_poll.c - poll(2), with ppoll(2) for nanosecond timeouts where it
+ * exists.
+ *
+ * The pollfd array is kept dense (removal moves the last entry into the
+ * hole), with slot_of[fd] giving each descriptor's index. Results are
+ * scanned from a rotating start so that every ready descriptor is
+ * reported in turn when there are more than the caller has room for.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+
+#ifdef HAVE_BACKEND_POLL
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct poll_state {
+    struct pollfd *set;
+    int count;
+    int size;
+    int *slot_of;     /* indexed by fd: position in set, or -1 */
+    int slot_of_size;
+    int next;         /* where the next scan of results starts */
+};
+
+static short to_poll(uint32_t mask)
+{
+    short ev = 0;
+    if (mask & POLLUX_READ)  ev |= POLLIN;
+    if (mask & POLLUX_WRITE) ev |= POLLOUT;
+    if (mask & POLLUX_PRI)   ev |= POLLPRI;
+#ifdef POLLRDHUP
+    if (mask & POLLUX_RDHUP) ev |= POLLRDHUP;
+#endif
+    return ev;
+}
+
+static uint32_t from_poll(short ev)
+{
+    uint32_t bits = 0;
+    if (ev & POLLIN)   bits |= POLLUX_READ;
+    if (ev & POLLOUT)  bits |= POLLUX_WRITE;
+    if (ev & POLLPRI)  bits |= POLLUX_PRI;
+#ifdef POLLRDHUP
+    if (ev & POLLRDHUP) bits |= POLLUX_RDHUP;
+#endif
+    if (ev & POLLHUP)  bits |= POLLUX_HUP;
+    if (ev & POLLERR)  bits |= POLLUX_ERR;
+    if (ev & POLLNVAL) bits |= BACKEND_NVAL;
+    return bits;
+}
+
+static int poll_backend_init(pollux *p)
+{
+    struct poll_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    p->backend = s;
+    return 0;
+}
+
+static void poll_backend_destroy(pollux *p)
+{
+    struct poll_state *s = p->backend;
+    free(s->set);
+    free(s->slot_of);
+    free(s);
+}
+
+static int reserve(struct poll_state *s, int fd)
+{
+    if (s->count == s->size) {
+        int size = s->size ? s->size * 2 : 64;
+        struct pollfd *grown = realloc(s->set, (size_t)size * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        s->set = grown;
+        s->size = size;
+    }
+    if (fd >= s->slot_of_size) {
+        int size = s->slot_of_size ? s->slot_of_size : 64;
+        while (size <= fd)
+            size *= 2;
+        int *grown = realloc(s->slot_of, (size_t)size * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        for (int i = s->slot_of_size; i < size; i++)
+            grown[i] = -1;
+        s->slot_of = grown;
+        s->slot_of_size = size;
+    }
+    return 0;
+}
+
+static int poll_backend_add(pollux *p, int fd, uint32_t mask)
+{
+    struct poll_state *s = p->backend;
+    if (fcntl(fd, F_GETFD) < 0)
+        return -EBADF; /* poll() itself would only say POLLNVAL later */
+    int err = reserve(s, fd);
+    if (err < 0)
+        return err;
+    s->slot_of[fd] = s->count;
+    s->set[s->count++] = (struct pollfd){ .fd = fd, .events = to_poll(mask) };
+    return 0;
+}
+
+/* No syscall: a new file behind the same number is polled as it is. */
+static int poll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+{
+    (void)old_mask;
+    struct poll_state *s = p->backend;
+    s->set[s->slot_of[fd]].events = to_poll(mask);
+    return 0;
+}
+
+static int poll_backend_del(pollux *p, int fd, uint32_t old_mask)
+{
+    (void)old_mask;
+    struct poll_state *s = p->backend;
+    int slot = s->slot_of[fd];
+    int last = --s->count;
+    if (slot != last) {
+        s->set[slot] = s->set[last];
+        s->slot_of[s->set[slot].fd] = slot;
+    }
+    s->slot_of[fd] = -1;
+    return 0;
+}
+
+static int kernel_wait(struct poll_state *s, int64_t timeout_ns)
+{
+#ifdef HAVE_PPOLL
+    struct timespec ts = ns_to_timespec(timeout_ns);
+    return ppoll(s->set, (nfds_t)s->count, timeout_ns < 0 ? NULL : &ts, NULL);
+#else
+    return poll(s->set, (nfds_t)s->count, ns_to_ms_rounded_up(timeout_ns));
+#endif
+}
+
+static int poll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    struct poll_state *s = p->backend;
+    int ready = kernel_wait(s, timeout_ns);
+    if (ready < 0)
+        return -errno;
+    int n = 0;
+    int start = s->next < s->count ? s->next : 0;
+    for (int k = 0; k < s->count && n < ready && n < max; k++) {
+        int i = (start + k) % s->count;
+        if (s->set[i].revents == 0)
+            continue;
+        out[n].fd = s->set[i].fd;
+        out[n].events = from_poll(s->set[i].revents);
+        n++;
+        s->next = i + 1;
+    }
+    return n;
+}
+
+const struct backend_ops backend_poll = {
+    .id = POLLUX_BACKEND_POLL,
+    .name = "poll",
+    .native_modes = 0,
+    .init = poll_backend_init,
+    .destroy = poll_backend_destroy,
+    .add = poll_backend_add,
+    .mod = poll_backend_mod,
+    .del = poll_backend_del,
+    .wait = poll_backend_wait,
+    .fileno = NULL,
+};
+
+#endif /* HAVE_BACKEND_POLL */

@@ -1,0 +1,212 @@
+/*
+ * backend_select.c - select(2), with pselect(2) for nanosecond timeouts.
+ *
+ * The descriptor sets are bit arrays sized by this file rather than
+ * fd_set, so descriptors >= FD_SETSIZE work where the kernel allows it
+ * (Linux does), and glibc's fortified FD_SET, which aborts on them, is
+ * never used. select() fails as a whole with EBADF when one descriptor
+ * was closed; that one is then found and reported as BACKEND_NVAL.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+
+#ifdef HAVE_BACKEND_SELECT
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "internal.h"
+
+typedef unsigned long word_t;
+#define WORD_BITS ((int)(sizeof(word_t) * CHAR_BIT))
+
+enum { SET_READ, SET_WRITE, SET_EXCEPT, SET_COUNT };
+
+struct select_state {
+    word_t *want[SET_COUNT]; /* what is registered */
+    word_t *got[SET_COUNT];  /* what select() returned */
+    int words;               /* size of each array */
+    int max_fd;              /* highest registered fd, or -1 */
+    int next;                /* where the next scan of results starts */
+};
+
+static bool bit_get(const word_t *set, int fd)
+{
+    return (set[fd / WORD_BITS] >> (fd % WORD_BITS)) & 1u;
+}
+
+static void bit_put(word_t *set, int fd, bool on)
+{
+    word_t bit = (word_t)1 << (fd % WORD_BITS);
+    if (on)
+        set[fd / WORD_BITS] |= bit;
+    else
+        set[fd / WORD_BITS] &= ~bit;
+}
+
+static bool registered(const struct select_state *s, int fd)
+{
+    return bit_get(s->want[SET_READ], fd) || bit_get(s->want[SET_WRITE], fd)
+        || bit_get(s->want[SET_EXCEPT], fd);
+}
+
+static int select_backend_init(pollux *p)
+{
+    struct select_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->max_fd = -1;
+    p->backend = s;
+    return 0;
+}
+
+static void select_backend_destroy(pollux *p)
+{
+    struct select_state *s = p->backend;
+    for (int k = 0; k < SET_COUNT; k++) {
+        free(s->want[k]);
+        free(s->got[k]);
+    }
+    free(s);
+}
+
+static int reserve(struct select_state *s, int fd)
+{
+    if (fd / WORD_BITS < s->words)
+        return 0;
+    int words = s->words ? s->words : FD_SETSIZE / WORD_BITS;
+    while (fd / WORD_BITS >= words)
+        words *= 2;
+    for (int k = 0; k < SET_COUNT; k++) {
+        word_t *want = realloc(s->want[k], (size_t)words * sizeof(word_t));
+        if (want == NULL)
+            return -ENOMEM;
+        memset(want + s->words, 0, (size_t)(words - s->words) * sizeof(word_t));
+        s->want[k] = want;
+        word_t *got = realloc(s->got[k], (size_t)words * sizeof(word_t));
+        if (got == NULL)
+            return -ENOMEM;
+        s->got[k] = got;
+    }
+    s->words = words;
+    return 0;
+}
+
+static void put_mask(struct select_state *s, int fd, uint32_t mask)
+{
+    /* select() cannot tell end of stream from data: RDHUP alone is not
+     * watched (it would report READ, outside the interest, forever). */
+    bit_put(s->want[SET_READ], fd, mask & POLLUX_READ);
+    bit_put(s->want[SET_WRITE], fd, mask & POLLUX_WRITE);
+    bit_put(s->want[SET_EXCEPT], fd, mask & POLLUX_PRI);
+}
+
+static int select_backend_add(pollux *p, int fd, uint32_t mask)
+{
+    struct select_state *s = p->backend;
+    if (fcntl(fd, F_GETFD) < 0)
+        return -EBADF;
+    int err = reserve(s, fd);
+    if (err < 0)
+        return err;
+    put_mask(s, fd, mask);
+    if (fd > s->max_fd)
+        s->max_fd = fd;
+    return 0;
+}
+
+static int select_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+{
+    (void)old_mask;
+    put_mask(p->backend, fd, mask);
+    return 0;
+}
+
+static int select_backend_del(pollux *p, int fd, uint32_t old_mask)
+{
+    (void)old_mask;
+    struct select_state *s = p->backend;
+    put_mask(s, fd, 0);
+    while (s->max_fd >= 0 && !registered(s, s->max_fd))
+        s->max_fd--;
+    return 0;
+}
+
+static int kernel_wait(struct select_state *s, int64_t timeout_ns)
+{
+    struct timespec ts = ns_to_timespec(timeout_ns);
+    if (s->max_fd < 0)
+        return pselect(0, NULL, NULL, NULL, timeout_ns < 0 ? NULL : &ts, NULL);
+    size_t bytes = (size_t)(s->max_fd / WORD_BITS + 1) * sizeof(word_t);
+    for (int k = 0; k < SET_COUNT; k++)
+        memcpy(s->got[k], s->want[k], bytes);
+    return pselect(s->max_fd + 1, (fd_set *)s->got[SET_READ], (fd_set *)s->got[SET_WRITE],
+                   (fd_set *)s->got[SET_EXCEPT], timeout_ns < 0 ? NULL : &ts, NULL);
+}
+
+/* select() said EBADF: report every registered number that is closed. */
+static int report_closed(struct select_state *s, pollux_event *out, int max)
+{
+    int n = 0;
+    for (int fd = 0; fd <= s->max_fd && n < max; fd++) {
+        if (registered(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            out[n].fd = fd;
+            out[n].events = BACKEND_NVAL;
+            n++;
+        }
+    }
+    return n;
+}
+
+static uint32_t readiness(const struct select_state *s, int fd)
+{
+    uint32_t bits = 0;
+    if (bit_get(s->got[SET_READ], fd))
+        bits |= POLLUX_READ;
+    if (bit_get(s->got[SET_WRITE], fd))
+        bits |= POLLUX_WRITE;
+    if (bit_get(s->got[SET_EXCEPT], fd))
+        bits |= POLLUX_PRI;
+    return bits;
+}
+
+static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    struct select_state *s = p->backend;
+    int ready = kernel_wait(s, timeout_ns);
+    if (ready < 0)
+        return errno == EBADF ? report_closed(s, out, max) : -errno;
+
+    int n = 0, span = s->max_fd + 1;
+    int start = s->next < span ? s->next : 0;
+    for (int k = 0; k < span && n < max && ready > 0; k++) {
+        int fd = (start + k) % span;
+        uint32_t bits = readiness(s, fd);
+        if (bits == 0)
+            continue;
+        out[n].fd = fd;
+        out[n].events = bits;
+        n++;
+        s->next = fd + 1;
+    }
+    return n;
+}
+
+const struct backend_ops backend_select = {
+    .id = POLLUX_BACKEND_SELECT,
+    .name = "select",
+    .native_modes = 0,
+    .init = select_backend_init,
+    .destroy = select_backend_destroy,
+    .add = select_backend_add,
+    .mod = select_backend_mod,
+    .del = select_backend_del,
+    .wait = select_backend_wait,
+    .fileno = NULL,
+};
+
+#endif /* HAVE_BACKEND_SELECT */

@@ -1,0 +1,89 @@
+/*
+ * internal.h - the poller's private state, shared by the core files.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_INTERNAL_H
+#define POLLUX_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "backend.h"
+#include "pollux.h"
+
+/* What a slot of the fd table is used for. */
+enum fd_role {
+    FD_UNUSED = 0,
+    FD_USER,     /* registered by the user */
+    FD_WAKE,     /* the read end of the wake channel */
+    FD_TIMER     /* a kernel timer source (timerfd) */
+};
+
+/* Per-slot state flags. */
+#define FD_DISARMED     0x01u /* a ONESHOT registration that has fired */
+#define FD_ALWAYS_READY 0x02u /* the kernel refused it as always ready (epoll + regular file) */
+#define FD_CLOSED       0x04u /* the backend saw the number closed (POLLNVAL/EBADF) */
+
+/*
+ * One slot per descriptor number, indexed by fd: 16 bytes on LP64, so the
+ * per-fd cost stays small at tens of thousands of registrations.
+ */
+struct fd_entry {
+    void    *data;
+    uint32_t interest; /* the user's events and modes, as registered */
+    uint16_t kernel;   /* the mask the backend currently has (0: not in the kernel) */
+    uint8_t  role;     /* enum fd_role */
+    uint8_t  flags;    /* FD_* */
+};
+
+/* The wake channel: an eventfd, or a non-blocking self-pipe. */
+struct wake_channel {
+    int read_fd;
+    int write_fd;           /* == read_fd for an eventfd */
+    atomic_int pending;     /* 1 between a wake and the wait that reports it */
+};
+
+struct timer_wheel;
+
+struct pollux {
+    const struct backend_ops *ops;
+    void *backend;             /* the backend's private state */
+
+    struct fd_entry *fds;      /* indexed by descriptor number */
+    int fds_size;
+
+    /* Descriptors the kernel will not watch but which are always ready;
+     * reported by the core, in turn starting at always_ready_next. */
+    int *always_ready;
+    int always_ready_count;
+    int always_ready_size;
+    int always_ready_next;
+
+    /* Set when the core's own ready sources (timers, always-ready files)
+     * found no room in the last wait: they go first in the next. */
+    bool own_sources_first;
+
+    struct wake_channel wake;
+    struct timer_wheel *timers; /* NULL until the first timer is created */
+};
+
+/* clock helpers */
+int64_t clock_now_ns(clockid_t clock);
+struct timespec ns_to_timespec(int64_t ns);
+/* Milliseconds for poll()-style timeouts, rounded up so a wait never ends early. */
+int ns_to_ms_rounded_up(int64_t ns);
+
+/* wake.c */
+int  wake_open(struct wake_channel *w);
+void wake_close(struct wake_channel *w);
+int  wake_signal(struct wake_channel *w);
+void wake_drain(struct wake_channel *w);
+
+/* pollux.c: (re)create the slot array entry for an internal descriptor */
+int core_watch_internal(pollux *p, int fd, enum fd_role role);
+void core_unwatch_internal(pollux *p, int fd);
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * pollux.c - the core: backend choice, the fd table, argument checks,
+ * ONESHOT and paused registrations, the HUP/ERR rules and fairness.
+ * Backends only talk to the kernel (backend.h).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "timer.h"
+
+#define EVENT_BITS    (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
+#define ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
+#define MODE_BITS     (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
+#define INTEREST_BITS (EVENT_BITS | ALWAYS_BITS | MODE_BITS)
+
+/* AUTO's order of preference. */
+static const pollux_backend preference[] = {
+    POLLUX_BACKEND_EPOLL, POLLUX_BACKEND_KQUEUE, POLLUX_BACKEND_DEVPOLL,
+    POLLUX_BACKEND_POLL, POLLUX_BACKEND_SELECT,
+};
+
+static const char *const backend_names[] = {
+    [POLLUX_BACKEND_AUTO] = "auto",       [POLLUX_BACKEND_SELECT] = "select",
+    [POLLUX_BACKEND_POLL] = "poll",       [POLLUX_BACKEND_EPOLL] = "epoll",
+    [POLLUX_BACKEND_KQUEUE] = "kqueue",   [POLLUX_BACKEND_DEVPOLL] = "devpoll",
+};
+
+#define BACKEND_COUNT ((int)(sizeof backend_names / sizeof backend_names[0]))
+
+POLLUX_API const char *pollux_version(void)
+{
+    return POLLUX_VERSION_STRING;
+}
+
+POLLUX_API const char *pollux_backend_name(pollux_backend b)
+{
+    if ((int)b < 0 || (int)b >= BACKEND_COUNT)
+        return NULL;
+    return backend_names[b];
+}
+
+/* A backend is usable when it is compiled in and its kernel object can be
+ * created here (a kernel may lack a syscall its headers declare). */
+static bool backend_usable(pollux_backend b)
+{
+    const struct backend_ops *ops = backend_lookup(b);
+    if (ops == NULL)
+        return false;
+    pollux probe;
+    memset(&probe, 0, sizeof probe);
+    probe.ops = ops;
+    if (ops->init(&probe) < 0)
+        return false;
+    ops->destroy(&probe);
+    return true;
+}
+
+POLLUX_API unsigned pollux_backends(void)
+{
+    /* Probed once; a race only repeats the same probe. */
+    static _Atomic unsigned cached;
+    unsigned bits = atomic_load(&cached);
+    if (bits != 0)
+        return bits & ~1u;
+    bits = 1u; /* marks "probed" */
+    for (int b = POLLUX_BACKEND_SELECT; b < BACKEND_COUNT; b++)
+        if (backend_usable((pollux_backend)b))
+            bits |= 1u << b;
+    atomic_store(&cached, bits);
+    return bits & ~1u;
+}
+
+static int choose_auto(pollux_backend *out)
+{
+    const char *env = getenv("POLLUX_BACKEND");
+    unsigned usable = pollux_backends();
+    if (env != NULL && *env != '\0' && strcmp(env, "auto") != 0) {
+        for (int b = POLLUX_BACKEND_SELECT; b < BACKEND_COUNT; b++) {
+            if (strcmp(env, backend_names[b]) == 0) {
+                if (!(usable & (1u << b)))
+                    return -EINVAL;
+                *out = (pollux_backend)b;
+                return 0;
+            }
+        }
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++) {
+        if (usable & (1u << preference[i])) {
+            *out = preference[i];
+            return 0;
+        }
+    }
+    return -ENOTSUP;
+}
+
+/* ---- the fd table ---------------------------------------------------- */
+
+static int table_reserve(pollux *p, int fd)
+{
+    if (fd < p->fds_size)
+        return 0;
+    int size = p->fds_size ? p->fds_size : 64;
+    while (size <= fd)
+        size = size > (1 << 29) ? fd + 1 : size * 2;
+    struct fd_entry *grown = realloc(p->fds, (size_t)size * sizeof *grown);
+    if (grown == NULL)
+        return -ENOMEM;
+    memset(grown + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *grown);
+    p->fds = grown;
+    p->fds_size = size;
+    return 0;
+}
+
+static struct fd_entry *user_entry(pollux *p, int fd)
+{
+    if (fd >= p->fds_size || p->fds[fd].role != FD_USER)
+        return NULL;
+    return &p->fds[fd];
+}
+
+static int always_ready_add(pollux *p, int fd)
+{
+    if (p->always_ready_count == p->always_ready_size) {
+        int size = p->always_ready_size ? p->always_ready_size * 2 : 8;
+        int *grown = realloc(p->always_ready, (size_t)size * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        p->always_ready = grown;
+        p->always_ready_size = size;
+    }
+    p->always_ready[p->always_ready_count++] = fd;
+    p->fds[fd].flags |= FD_ALWAYS_READY;
+    return 0;
+}
+
+static void always_ready_remove(pollux *p, int fd)
+{
+    p->fds[fd].flags &= (uint8_t)~FD_ALWAYS_READY;
+    for (int i = 0; i < p->always_ready_count; i++) {
+        if (p->always_ready[i] == fd) {
+            p->always_ready[i] = p->always_ready[--p->always_ready_count];
+            return;
+        }
+    }
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+static int check_interest(const pollux *p, uint32_t events)
+{
+    if (events & ~INTEREST_BITS)
+        return -EINVAL; /* unknown bits, TIMER, WAKE */
+    /* epoll refuses these pairs; refusing them everywhere keeps one contract. */
+    if ((events & POLLUX_EXCLUSIVE) && (events & (POLLUX_ONESHOT | POLLUX_RDHUP | POLLUX_PRI)))
+        return -EINVAL;
+    if ((events & POLLUX_EDGE) && !(p->ops->native_modes & POLLUX_EDGE))
+        return -ENOTSUP;
+    return 0;
+}
+
+/* The mask the kernel should have for an entry: 0 means "not watched". */
+static uint32_t wanted_mask(const pollux *p, uint32_t interest, uint8_t flags)
+{
+    if ((flags & FD_DISARMED) || !(interest & EVENT_BITS))
+        return 0;
+    return (interest & EVENT_BITS) | (interest & p->ops->native_modes);
+}
+
+/*
+ * Give the kernel the mask `wanted` for fd, whatever it has now. Updates
+ * e->kernel and the always-ready list to what is true afterwards, also
+ * when it fails.
+ */
+static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
+{
+    uint32_t have = e->kernel;
+    int r = 0;
+
+    if (wanted == 0) {
+        if (have != 0)
+            p->ops->del(p, fd, have);
+        e->kernel = 0;
+        return 0;
+    }
+    /* epoll cannot modify an EXCLUSIVE registration: remove and add. */
+    if (have != 0 && ((have | wanted) & POLLUX_EXCLUSIVE)) {
+        p->ops->del(p, fd, have);
+        e->kernel = have = 0;
+    }
+    r = have != 0 ? p->ops->mod(p, fd, have, wanted) : p->ops->add(p, fd, wanted);
+    if (r < 0) {
+        /* A failed mod leaves the old watch; a failed add leaves none. */
+        if (have == 0)
+            e->kernel = 0;
+        return r;
+    }
+    if (r == BACKEND_ALWAYS_READY) {
+        e->kernel = 0;
+        if (!(e->flags & FD_ALWAYS_READY))
+            return always_ready_add(p, fd);
+        return 0;
+    }
+    e->kernel = (uint16_t)wanted;
+    if (e->flags & FD_ALWAYS_READY)
+        always_ready_remove(p, fd); /* the number now names a pollable file */
+    return 0;
+}
+
+POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int err = check_interest(p, events);
+    if (err < 0)
+        return err;
+    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
+        return -EEXIST;
+    err = table_reserve(p, fd);
+    if (err < 0)
+        return err;
+
+    struct fd_entry *e = &p->fds[fd];
+    uint32_t wanted = wanted_mask(p, events, 0);
+    if (wanted == 0 && fcntl(fd, F_GETFD) < 0)
+        return -EBADF; /* paused: no backend call checks the fd for us */
+    e->data = data;
+    e->interest = events;
+    e->kernel = 0;
+    e->flags = 0;
+    err = apply_mask(p, fd, e, wanted);
+    if (err < 0) {
+        memset(e, 0, sizeof *e);
+        return err;
+    }
+    e->role = FD_USER;
+    return 0;
+}
+
+POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int err = check_interest(p, events);
+    if (err < 0)
+        return err;
+    struct fd_entry *e = user_entry(p, fd);
+    if (e == NULL)
+        return -ENOENT;
+
+    /* Modify re-arms a fired ONESHOT and forgets that the number was seen
+     * closed: the caller says it names a file worth watching again. */
+    uint8_t saved_flags = e->flags;
+    e->flags &= (uint8_t)~(FD_DISARMED | FD_CLOSED);
+    err = apply_mask(p, fd, e, wanted_mask(p, events, e->flags));
+    if (err < 0) {
+        /* The old setting stays; apply_mask kept kernel and ALWAYS_READY true. */
+        e->flags = (uint8_t)((saved_flags & ~FD_ALWAYS_READY) | (e->flags & FD_ALWAYS_READY));
+        return err;
+    }
+    e->interest = events;
+    e->data = data;
+    return 0;
+}
+
+POLLUX_API int pollux_unregister(pollux *p, int fd)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    struct fd_entry *e = user_entry(p, fd);
+    if (e == NULL)
+        return -ENOENT;
+    if (e->kernel != 0)
+        p->ops->del(p, fd, e->kernel); /* succeeds for a closed fd */
+    if (e->flags & FD_ALWAYS_READY)
+        always_ready_remove(p, fd);
+    memset(e, 0, sizeof *e);
+    return 0;
+}
+
+int core_watch_internal(pollux *p, int fd, enum fd_role role)
+{
+    int err = table_reserve(p, fd);
+    if (err < 0)
+        return err;
+    struct fd_entry *e = &p->fds[fd];
+    if (e->role != FD_UNUSED)
+        return -EEXIST;
+    err = p->ops->add(p, fd, POLLUX_READ);
+    if (err < 0)
+        return err;
+    if (err == BACKEND_ALWAYS_READY)
+        return -EINVAL; /* an internal source must be pollable */
+    e->role = (uint8_t)role;
+    e->kernel = POLLUX_READ;
+    return 0;
+}
+
+void core_unwatch_internal(pollux *p, int fd)
+{
+    if (fd < 0 || fd >= p->fds_size || p->fds[fd].role == FD_UNUSED)
+        return;
+    p->ops->del(p, fd, p->fds[fd].kernel);
+    memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+}
+
+/* ---- creation -------------------------------------------------------- */
+
+/* Create the kernel object and the wake channel, and watch the channel. */
+static int open_kernel_state(pollux *p)
+{
+    int err = p->ops->init(p);
+    if (err < 0)
+        return err;
+    err = wake_open(&p->wake);
+    if (err == 0)
+        err = core_watch_internal(p, p->wake.read_fd, FD_WAKE);
+    return err;
+}
+
+static void close_kernel_state(pollux *p)
+{
+    wake_close(&p->wake);
+    if (p->backend != NULL)
+        p->ops->destroy(p);
+    p->backend = NULL;
+}
+
+POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
+{
+    if (out == NULL || (int)backend < 0 || (int)backend >= BACKEND_COUNT)
+        return -EINVAL;
+    *out = NULL;
+    if (backend == POLLUX_BACKEND_AUTO) {
+        int err = choose_auto(&backend);
+        if (err < 0)
+            return err;
+    }
+    const struct backend_ops *ops = backend_lookup(backend);
+    if (ops == NULL)
+        return -ENOTSUP;
+
+    pollux *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    p->ops = ops;
+    p->wake.read_fd = p->wake.write_fd = -1;
+    int err = open_kernel_state(p);
+    if (err < 0) {
+        pollux_free(p);
+        return err;
+    }
+    *out = p;
+    return 0;
+}
+
+POLLUX_API void pollux_free(pollux *p)
+{
+    if (p == NULL)
+        return;
+    timers_free(p);
+    close_kernel_state(p);
+    free(p->fds);
+    free(p->always_ready);
+    free(p);
+}
+
+POLLUX_API pollux_backend pollux_backend_of(const pollux *p)
+{
+    return p != NULL ? p->ops->id : POLLUX_BACKEND_AUTO;
+}
+
+POLLUX_API int pollux_fileno(const pollux *p)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (p->ops->fileno == NULL)
+        return -ENOTSUP;
+    return p->ops->fileno(p);
+}
+
+POLLUX_API int pollux_wake(pollux *p)
+{
+    if (p == NULL)
+        return -EINVAL;
+    return wake_signal(&p->wake);
+}
+
+/*
+ * The kernel objects of a parent are shared with the child (epoll) or not
+ * inherited at all (kqueue): build new ones and register everything again.
+ * The old descriptors are only closed, never modified, so the parent's
+ * poller is untouched.
+ */
+POLLUX_API int pollux_after_fork(pollux *p)
+{
+    if (p == NULL)
+        return -EINVAL;
+    timers_before_rebuild(p);
+    close_kernel_state(p);
+    for (int fd = 0; fd < p->fds_size; fd++) {
+        if (p->fds[fd].role != FD_USER)
+            memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+        else
+            p->fds[fd].kernel = 0;
+    }
+    int err = open_kernel_state(p);
+    if (err < 0)
+        return err;
+    err = timers_after_rebuild(p);
+    if (err < 0)
+        return err;
+    for (int fd = 0; fd < p->fds_size; fd++) {
+        struct fd_entry *e = &p->fds[fd];
+        if (e->role != FD_USER)
+            continue;
+        /* A number closed meanwhile just stays unwatched, as it was. */
+        if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
+            e->flags |= FD_CLOSED;
+    }
+    return 0;
+}
+
+/* ---- waiting ----------------------------------------------------------- */
+
+/*
+ * Turn a backend report into the user's event in place. Returns false when
+ * nothing is to be reported for it.
+ */
+static bool deliver(pollux *p, pollux_event *ev)
+{
+    int fd = ev->fd;
+    uint32_t ready = ev->events;
+    if (fd < 0 || fd >= p->fds_size)
+        return false;
+    struct fd_entry *e = &p->fds[fd];
+
+    if (e->role == FD_WAKE) {
+        wake_drain(&p->wake);
+        ev->fd = -1;
+        ev->events = POLLUX_WAKE;
+        ev->count = 0;
+        ev->data = NULL;
+        return true;
+    }
+    if (e->role == FD_TIMER) {
+        timers_kernel_ready(p, fd);
+        return false; /* the expirations are reported by timers_collect() */
+    }
+    if (e->role != FD_USER || (e->flags & FD_DISARMED) || e->kernel == 0)
+        return false;
+    if (ready & BACKEND_NVAL) {
+        /* Closed without unregistering: stop watching so wait cannot spin. */
+        p->ops->del(p, fd, e->kernel);
+        e->kernel = 0;
+        e->flags |= FD_CLOSED;
+        return false;
+    }
+    uint32_t bits = (ready & e->interest & EVENT_BITS) | (ready & ALWAYS_BITS);
+    if (bits & ALWAYS_BITS)
+        bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
+    if (bits == 0)
+        return false;
+    if (e->interest & POLLUX_ONESHOT) {
+        e->flags |= FD_DISARMED;
+        if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
+            p->ops->del(p, fd, e->kernel);
+            e->kernel = 0;
+        }
+    }
+    ev->events = bits;
+    ev->count = 0;
+    ev->data = e->data;
+    return true;
+}
+
+static bool always_ready_armed(const struct fd_entry *e)
+{
+    return !(e->flags & FD_DISARMED) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
+}
+
+static bool any_always_ready_armed(const pollux *p)
+{
+    for (int i = 0; i < p->always_ready_count; i++)
+        if (always_ready_armed(&p->fds[p->always_ready[i]]))
+            return true;
+    return false;
+}
+
+/* Report always-ready descriptors (regular files on epoll), in turn. */
+static int collect_always_ready(pollux *p, pollux_event *out, int max)
+{
+    int n = 0, count = p->always_ready_count;
+    for (int k = 0; k < count && n < max; k++) {
+        int i = (p->always_ready_next + k) % count;
+        int fd = p->always_ready[i];
+        struct fd_entry *e = &p->fds[fd];
+        if (!always_ready_armed(e))
+            continue;
+        out[n].fd = fd;
+        out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
+        out[n].count = 0;
+        out[n].data = e->data;
+        n++;
+        /* A file never changes state, so an edge is reported only once. */
+        if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))
+            e->flags |= FD_DISARMED;
+        p->always_ready_next = (i + 1) % count;
+    }
+    return n;
+}
+
+/* Ask the kernel, then keep only what is to be reported. */
+static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    int got = p->ops->wait(p, out, max, timeout_ns);
+    if (got < 0)
+        return got;
+    int n = 0;
+    for (int i = 0; i < got; i++) {
+        pollux_event ev = out[i];
+        if (deliver(p, &ev))
+            out[n++] = ev;
+    }
+    return n;
+}
+
+/*
+ * One round: the sources the core reports itself (timers, always-ready
+ * files) and the kernel's. Whoever was left without room last time goes
+ * first, so neither kind starves the other.
+ */
+static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    bool own_ready = any_always_ready_armed(p) || timers_due(p);
+    if (own_ready)
+        timeout_ns = 0;
+    else
+        timeout_ns = timers_clamp_timeout(p, timeout_ns);
+
+    int n = 0;
+    if (own_ready && p->own_sources_first) {
+        n += timers_collect(p, out + n, max - n);
+        n += collect_always_ready(p, out + n, max - n);
+    }
+    if (n < max) {
+        int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
+        if (r < 0)
+            return n > 0 ? n : r;
+        n += r;
+    }
+    if (!(own_ready && p->own_sources_first)) {
+        n += timers_collect(p, out + n, max - n);
+        n += collect_always_ready(p, out + n, max - n);
+    }
+    /* If the core's own sources are still ready and got no room, they lead next. */
+    p->own_sources_first = n == max && (any_always_ready_armed(p) || timers_due(p));
+    return n;
+}
+
+POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
+{
+    if (p == NULL || events == NULL || max_events < 1)
+        return -EINVAL;
+    int64_t deadline = 0;
+    if (timeout_ns > 0)
+        deadline = clock_now_ns(CLOCK_MONOTONIC) + timeout_ns;
+
+    for (;;) {
+        int n = collect(p, events, max_events, timeout_ns);
+        if (n != 0 || timeout_ns == 0)
+            return n;
+        if (timeout_ns > 0) {
+            /* Never return 0 before the whole timeout has passed. */
+            timeout_ns = deadline - clock_now_ns(CLOCK_MONOTONIC);
+            if (timeout_ns <= 0)
+                return 0;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/*
+ * timer.h - how the core drives the timer queue (timer.c).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_TIMER_H
+#define POLLUX_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pollux.h"
+
+/* Release every timer and kernel timer source. */
+void timers_free(pollux *p);
+/* pollux_after_fork(): forget kernel sources before the core closes them... */
+void timers_before_rebuild(pollux *p);
+/* ...and make new ones once the new backend is up. */
+int timers_after_rebuild(pollux *p);
+
+/* A kernel timer source (timerfd) registered by timer.c polled readable. */
+void timers_kernel_ready(pollux *p, int fd);
+/* True when at least one timer has expired and waits to be reported. */
+bool timers_due(pollux *p);
+/* The timeout shortened so the wait ends by the next deadline. */
+int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns);
+/* Store up to max POLLUX_TIMER events for expired timers; returns how many. */
+int timers_collect(pollux *p, pollux_event *out, int max);
+
+#endif
