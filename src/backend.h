@@ -11,6 +11,7 @@
 #define POLLUX_BACKEND_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "pollux.h"
 
@@ -31,6 +32,13 @@
  * keeps the user's, so that unregister and modify still work. */
 #define BACKEND_NVAL 0x8000u
 
+/* How timer.c makes the wait end at the next timer deadline. */
+enum timer_source_kind {
+    TIMER_SOURCE_TIMERFD, /* a timerfd per clock, watched like any fd (Linux) */
+    TIMER_SOURCE_BACKEND, /* the backend's own, through timer_arm() (kqueue) */
+    TIMER_SOURCE_TIMEOUT  /* none: the wait's timeout is shortened */
+};
+
 struct backend_ops {
     pollux_backend id;
     const char *name;
@@ -39,6 +47,9 @@ struct backend_ops {
      * backend without it, refuses EDGE with -ENOTSUP, and drops EXCLUSIVE
      * (a hint). */
     uint32_t native_modes;
+
+    /* TIMER_SOURCE_TIMERFD falls back to TIMEOUT where there is no timerfd. */
+    enum timer_source_kind timer_source;
 
     /* Create the kernel object; store private state in p->backend. */
     int (*init)(pollux *p);
@@ -67,6 +78,16 @@ struct backend_ops {
 
     /* The kernel object's descriptor, or NULL when there is none. */
     int (*fileno)(const pollux *p);
+
+    /* TIMER_SOURCE_BACKEND only: fire once at deadline_ns on clock for the
+     * timer queue `queue`, replacing what that queue set before. The wait
+     * reports a firing as { .fd = -1, .events = POLLUX_TIMER }. */
+    int (*timer_arm)(pollux *p, int queue, clockid_t clock, int64_t deadline_ns);
+
+    /* Optional: the backend's own wake-up (kqueue's EVFILT_USER), set up by
+     * init(). Must be async-signal-safe. The wait reports it as
+     * { .fd = -1, .events = POLLUX_WAKE }. NULL: the core's wake channel. */
+    int (*wake)(pollux *p);
 };
 
 /* One per backend file; each is defined only where meson compiled it. */

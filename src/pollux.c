@@ -225,6 +225,11 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
         return err;
     if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
         return -EEXIST;
+    /* Growing the table for a number that is not open would waste memory
+     * (or fail with -ENOMEM for INT_MAX): check it first. Rare: only when
+     * the number is beyond every one seen so far. */
+    if (fd >= p->fds_size && fcntl(fd, F_GETFD) < 0)
+        return -EBADF;
     err = table_reserve(p, fd);
     if (err < 0)
         return err;
@@ -323,7 +328,7 @@ void core_unwatch_internal(pollux *p, int fd)
 static int open_kernel_state(pollux *p)
 {
     int err = p->ops->init(p);
-    if (err < 0)
+    if (err < 0 || p->ops->wake != NULL)
         return err;
     err = wake_open(&p->wake);
     if (err == 0)
@@ -396,7 +401,36 @@ POLLUX_API int pollux_wake(pollux *p)
 {
     if (p == NULL)
         return -EINVAL;
-    return wake_signal(&p->wake);
+    if (p->ops->wake == NULL)
+        return wake_signal(&p->wake);
+    /* Coalesce as wake_signal() does; the wait clears the flag. */
+    if (atomic_exchange(&p->wake.pending, 1) != 0)
+        return 0;
+    int saved_errno = errno;
+    int err = p->ops->wake(p);
+    errno = saved_errno;
+    return err;
+}
+
+static void report_wake(pollux_event *ev)
+{
+    ev->fd = -1;
+    ev->events = POLLUX_WAKE;
+    ev->count = 0;
+    ev->data = NULL;
+}
+
+/* Reports from a backend's own sources: its wake-up and its timer. */
+static bool deliver_backend_source(pollux *p, pollux_event *ev)
+{
+    if (ev->events == POLLUX_WAKE) {
+        atomic_store(&p->wake.pending, 0);
+        report_wake(ev);
+        return true;
+    }
+    if (ev->events == POLLUX_TIMER)
+        timers_source_fired(p);
+    return false;
 }
 
 /*
@@ -409,6 +443,7 @@ POLLUX_API int pollux_after_fork(pollux *p)
 {
     if (p == NULL)
         return -EINVAL;
+    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
     timers_before_rebuild(p);
     close_kernel_state(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
@@ -423,6 +458,10 @@ POLLUX_API int pollux_after_fork(pollux *p)
     err = timers_after_rebuild(p);
     if (err < 0)
         return err;
+    /* A wake the parent had not reported yet is still owed. */
+    atomic_store(&p->wake.pending, 0);
+    if (wake_was_pending)
+        pollux_wake(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER)
@@ -444,24 +483,31 @@ static bool deliver(pollux *p, pollux_event *ev)
 {
     int fd = ev->fd;
     uint32_t ready = ev->events;
-    if (fd < 0 || fd >= p->fds_size)
+    if (fd < 0)
+        return deliver_backend_source(p, ev);
+    if (fd >= p->fds_size)
         return false;
     struct fd_entry *e = &p->fds[fd];
 
     if (e->role == FD_WAKE) {
         wake_drain(&p->wake);
-        ev->fd = -1;
-        ev->events = POLLUX_WAKE;
-        ev->count = 0;
-        ev->data = NULL;
+        report_wake(ev);
         return true;
     }
     if (e->role == FD_TIMER) {
-        timers_kernel_ready(p, fd);
+        timers_source_fd_ready(p, fd);
         return false; /* the expirations are reported by timers_collect() */
     }
-    if (e->role != FD_USER || (e->flags & FD_DISARMED) || e->kernel == 0)
+    if (e->role != FD_USER || e->kernel == 0)
         return false;
+    if (e->flags & FD_DISARMED) {
+        /* kqueue's ONESHOT is per filter: a sibling filter of a fired
+         * registration can still report. Stop it, or a level-triggered
+         * sibling would wake every wait. */
+        p->ops->del(p, fd, e->kernel);
+        e->kernel = 0;
+        return false;
+    }
     if (ready & BACKEND_NVAL) {
         /* Closed without unregistering: stop watching so wait cannot spin. */
         p->ops->del(p, fd, e->kernel);
@@ -551,8 +597,9 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     else
         timeout_ns = timers_clamp_timeout(p, timeout_ns);
 
+    bool own_first = own_ready && p->own_sources_first;
     int n = 0;
-    if (own_ready && p->own_sources_first) {
+    if (own_first) {
         n += timers_collect(p, out + n, max - n);
         n += collect_always_ready(p, out + n, max - n);
     }
@@ -562,12 +609,14 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
             return n > 0 ? n : r;
         n += r;
     }
-    if (!(own_ready && p->own_sources_first)) {
+    if (!own_first) {
         n += timers_collect(p, out + n, max - n);
         n += collect_always_ready(p, out + n, max - n);
     }
-    /* If the core's own sources are still ready and got no room, they lead next. */
-    p->own_sources_first = n == max && (any_always_ready_armed(p) || timers_due(p));
+    /* Turns alternate: after leading, the core's sources follow; after
+     * following without room, they lead. */
+    p->own_sources_first = !own_first && n == max
+                           && (any_always_ready_armed(p) || timers_due(p));
     return n;
 }
 

@@ -1,19 +1,470 @@
-/* timer.c - placeholder until the timers issue lands: every call -ENOSYS. */
+/*
+ * timer.c - the timer queue shared by every backend.
+ *
+ * Timers live in userspace: one 4-ary heap per clock (heap.c), so a
+ * million timers cost no descriptors and O(log n) per add, cancel and
+ * expiry. The earliest deadline of each heap arms one kernel timer source
+ * (timer_source.h, a timerfd on Linux) that the backend watches; without
+ * one, the wait's timeout is shortened instead. Expired timers wait on a
+ * FIFO "due" list until pollux_wait() has room to report them, which keeps
+ * deadline order and lets timers share max_events fairly with I/O.
+ * docs/timers.md explains the design.
+ *
+ * SPDX-License-Identifier: MIT
+ */
 #include "platform.h" /* first: it may define _GNU_SOURCE */
-#include <errno.h>
 
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heap.h"
 #include "internal.h"
 #include "timer.h"
+#include "timer_source.h"
 
-void timers_free(pollux *p) { (void)p; }
-void timers_before_rebuild(pollux *p) { (void)p; }
-int timers_after_rebuild(pollux *p) { (void)p; return 0; }
-void timers_kernel_ready(pollux *p, int fd) { (void)p; (void)fd; }
-bool timers_due(pollux *p) { (void)p; return false; }
-int64_t timers_clamp_timeout(pollux *p, int64_t t) { (void)p; return t; }
-int timers_collect(pollux *p, pollux_event *out, int max) { (void)p; (void)out; (void)max; return 0; }
+/* With no kernel source, an absolute wall-clock deadline is looked at
+ * again at least this often, to notice the clock being set. */
+#define WALL_CLOCK_RECHECK_NS 1000000000LL
 
-POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data) { (void)p; (void)clockid; (void)data; return -ENOSYS; }
-POLLUX_API int pollux_timer_settime(pollux *p, int t, int64_t i, int64_t v, unsigned f) { (void)p; (void)t; (void)i; (void)v; (void)f; return -ENOSYS; }
-POLLUX_API int pollux_timer_gettime(pollux *p, int t, int64_t *r, int64_t *v) { (void)p; (void)t; (void)r; (void)v; return -ENOSYS; }
-POLLUX_API int pollux_timer_delete(pollux *p, int t) { (void)p; (void)t; return -ENOSYS; }
+/*
+ * One queue per clock a deadline can be measured on. A relative
+ * CLOCK_REALTIME timer is not affected by setting the clock (POSIX, and
+ * timerfd), so it lives on the monotonic queue; only absolute wall-clock
+ * deadlines need the realtime one.
+ */
+enum { QUEUE_MONOTONIC, QUEUE_BOOTTIME, QUEUE_REALTIME, QUEUE_COUNT };
+
+struct clock_queue {
+    clockid_t clock;
+    struct heap heap;
+    int source_fd;          /* kernel timer source, -1 until needed */
+    bool source_failed;     /* could not be opened: bound the timeout instead */
+    int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
+};
+
+struct timer {
+    int64_t deadline;     /* next expiration on its queue's clock, when armed */
+    int64_t interval;     /* 0: one-shot */
+    uint64_t pending;     /* expirations not reported yet; > 0 iff on the due list */
+    void *data;
+    int due_prev, due_next; /* links of the due list, -1 at its ends */
+    int8_t queue;         /* QUEUE_*, or -1 when disarmed */
+    int8_t clock_queue;   /* the queue of the timer's clock for ABSTIME */
+    bool in_use;
+};
+
+struct timer_wheel {
+    struct timer *timers;
+    int timers_size;
+    int ids_used;          /* ids 0 .. ids_used-1 have been handed out */
+    int *free_ids;         /* deleted ids, reused first */
+    int free_count;
+    int free_size;
+
+    struct clock_queue queues[QUEUE_COUNT];
+
+    int due_first, due_last; /* expired, not yet reported: oldest first */
+};
+
+static struct timer_wheel *wheel_new(void)
+{
+    struct timer_wheel *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->due_first = w->due_last = -1;
+    static const clockid_t clocks[QUEUE_COUNT] = {
+        [QUEUE_MONOTONIC] = CLOCK_MONOTONIC,
+#ifdef CLOCK_BOOTTIME
+        [QUEUE_BOOTTIME] = CLOCK_BOOTTIME,
+#else
+        [QUEUE_BOOTTIME] = CLOCK_MONOTONIC,
+#endif
+        [QUEUE_REALTIME] = CLOCK_REALTIME,
+    };
+    for (int q = 0; q < QUEUE_COUNT; q++) {
+        w->queues[q].clock = clocks[q];
+        heap_init(&w->queues[q].heap);
+        w->queues[q].source_fd = -1;
+        w->queues[q].armed_deadline = INT64_MAX;
+    }
+    return w;
+}
+
+static void close_sources(struct timer_wheel *w)
+{
+    for (int q = 0; q < QUEUE_COUNT; q++) {
+        if (w->queues[q].source_fd >= 0)
+            close(w->queues[q].source_fd);
+        w->queues[q].source_fd = -1;
+        w->queues[q].source_failed = false;
+        w->queues[q].armed_deadline = INT64_MAX;
+    }
+}
+
+void timers_free(pollux *p)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return;
+    close_sources(w);
+    for (int q = 0; q < QUEUE_COUNT; q++)
+        heap_free(&w->queues[q].heap);
+    free(w->timers);
+    free(w->free_ids);
+    free(w);
+    p->timers = NULL;
+}
+
+/* The core is about to drop its kernel state: only close our descriptors,
+ * never tell the old backend, whose kernel object a parent may share. */
+void timers_before_rebuild(pollux *p)
+{
+    if (p->timers != NULL)
+        close_sources(p->timers);
+}
+
+/* Sources are opened again lazily, before the next wait needs one. */
+int timers_after_rebuild(pollux *p)
+{
+    (void)p;
+    return 0;
+}
+
+/* ---- expiry ----------------------------------------------------------- */
+
+static void due_append(struct timer_wheel *w, int id)
+{
+    struct timer *t = &w->timers[id];
+    t->due_prev = w->due_last;
+    t->due_next = -1;
+    if (w->due_last >= 0)
+        w->timers[w->due_last].due_next = id;
+    else
+        w->due_first = id;
+    w->due_last = id;
+}
+
+static void due_unlink(struct timer_wheel *w, int id)
+{
+    struct timer *t = &w->timers[id];
+    if (t->due_prev >= 0)
+        w->timers[t->due_prev].due_next = t->due_next;
+    else
+        w->due_first = t->due_next;
+    if (t->due_next >= 0)
+        w->timers[t->due_next].due_prev = t->due_prev;
+    else
+        w->due_last = t->due_prev;
+    t->due_prev = t->due_next = -1;
+}
+
+/* Move every timer of queue q whose deadline is <= now to the due ring. */
+static void expire_queue(struct timer_wheel *w, int q)
+{
+    struct clock_queue *cq = &w->queues[q];
+    if (cq->heap.count == 0)
+        return;
+    int64_t now = clock_now_ns(cq->clock);
+    while (cq->heap.count > 0 && heap_top(&cq->heap)->deadline <= now) {
+        int id = heap_top(&cq->heap)->id;
+        struct timer *t = &w->timers[id];
+        uint64_t expirations = 1;
+        if (t->interval > 0) {
+            /* Missed periods are summed, as timerfd's read() does. */
+            expirations += (uint64_t)((now - t->deadline) / t->interval);
+            t->deadline += (int64_t)expirations * t->interval;
+            heap_set(&cq->heap, id, t->deadline); /* moves it: no allocation */
+        } else {
+            heap_remove(&cq->heap, id);
+            t->queue = -1;
+        }
+        if (t->pending == 0)
+            due_append(w, id);
+        t->pending += expirations;
+    }
+}
+
+static void expire_all(struct timer_wheel *w)
+{
+    for (int q = 0; q < QUEUE_COUNT; q++)
+        expire_queue(w, q);
+}
+
+bool timers_due(pollux *p)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return false;
+    expire_all(w);
+    return w->due_first >= 0;
+}
+
+int timers_collect(pollux *p, pollux_event *out, int max)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return 0;
+    expire_all(w);
+    int n = 0;
+    while (n < max && w->due_first >= 0) {
+        int id = w->due_first;
+        struct timer *t = &w->timers[id];
+        due_unlink(w, id);
+        out[n].fd = id;
+        out[n].events = POLLUX_TIMER;
+        out[n].count = t->pending;
+        out[n].data = t->data;
+        t->pending = 0;
+        n++;
+    }
+    return n;
+}
+
+/* ---- sleeping until the next deadline --------------------------------- */
+
+static bool ensure_source(pollux *p, struct clock_queue *cq)
+{
+    if (p->ops->timer_source == TIMER_SOURCE_BACKEND)
+        return true;
+    if (cq->source_fd >= 0)
+        return true;
+    if (cq->source_failed || p->ops->timer_source == TIMER_SOURCE_TIMEOUT)
+        return false;
+    int fd = timer_source_open(cq->clock);
+    if (fd >= 0 && core_watch_internal(p, fd, FD_TIMER) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        cq->source_failed = true;
+        return false;
+    }
+    cq->source_fd = fd;
+    cq->armed_deadline = INT64_MAX;
+    return true;
+}
+
+static int arm_source(pollux *p, int q, int64_t deadline)
+{
+    struct clock_queue *cq = &p->timers->queues[q];
+    if (p->ops->timer_source == TIMER_SOURCE_BACKEND)
+        return p->ops->timer_arm(p, q, cq->clock, deadline);
+    return timer_source_arm(cq->source_fd, cq->clock, deadline);
+}
+
+/*
+ * Before a wait that may block: arm each kernel source to its queue's
+ * earliest deadline, or shorten the timeout where there is no source. A
+ * source set earlier than needed is left alone: it wakes the wait once,
+ * the queue finds nothing due, and the next wait sets it right. That keeps
+ * cancelling timers free of syscalls.
+ */
+int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return timeout_ns;
+    for (int q = 0; q < QUEUE_COUNT; q++) {
+        struct clock_queue *cq = &w->queues[q];
+        if (cq->heap.count == 0)
+            continue;
+        int64_t deadline = heap_top(&cq->heap)->deadline;
+        if (ensure_source(p, cq)) {
+            if (deadline < cq->armed_deadline && arm_source(p, q, deadline) == 0) {
+                cq->armed_deadline = deadline;
+                continue;
+            }
+            if (deadline >= cq->armed_deadline)
+                continue;
+        }
+        int64_t left = deadline - clock_now_ns(cq->clock);
+        if (left < 0)
+            left = 0;
+        if (q == QUEUE_REALTIME && left > WALL_CLOCK_RECHECK_NS)
+            left = WALL_CLOCK_RECHECK_NS;
+        if (timeout_ns < 0 || left < timeout_ns)
+            timeout_ns = left;
+    }
+    return timeout_ns;
+}
+
+void timers_source_fired(pollux *p)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return;
+    /* Which queue fired is not said: set every one again before sleeping. */
+    for (int q = 0; q < QUEUE_COUNT; q++)
+        w->queues[q].armed_deadline = INT64_MAX;
+}
+
+void timers_source_fd_ready(pollux *p, int fd)
+{
+    struct timer_wheel *w = p->timers;
+    if (w == NULL)
+        return;
+    for (int q = 0; q < QUEUE_COUNT; q++) {
+        if (w->queues[q].source_fd == fd) {
+            timer_source_ack(fd);
+            w->queues[q].armed_deadline = INT64_MAX; /* fired: set it again */
+        }
+    }
+}
+
+/* ---- the public API ---------------------------------------------------- */
+
+static struct timer *lookup(pollux *p, int id)
+{
+    if (p == NULL || p->timers == NULL || id < 0 || id >= p->timers->ids_used)
+        return NULL;
+    struct timer *t = &p->timers->timers[id];
+    return t->in_use ? t : NULL;
+}
+
+static int queue_of_clock(int clockid)
+{
+    switch (clockid) {
+    case CLOCK_MONOTONIC:
+        return QUEUE_MONOTONIC;
+    case CLOCK_REALTIME:
+        return QUEUE_REALTIME;
+#ifdef CLOCK_BOOTTIME
+    case CLOCK_BOOTTIME:
+        return QUEUE_BOOTTIME;
+#endif
+    default:
+        return -1;
+    }
+}
+
+static int new_id(struct timer_wheel *w)
+{
+    if (w->free_count > 0)
+        return w->free_ids[--w->free_count];
+    if (w->ids_used == INT_MAX)
+        return -ENOMEM;
+    if (w->ids_used == w->timers_size) {
+        int size = w->timers_size ? w->timers_size * 2 : 64;
+        struct timer *grown = realloc(w->timers, (size_t)size * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        w->timers = grown;
+        w->timers_size = size;
+    }
+    return w->ids_used++;
+}
+
+POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
+{
+    if (p == NULL)
+        return -EINVAL;
+    int q = queue_of_clock(clockid);
+    if (q < 0)
+        return -EINVAL;
+    if (p->timers == NULL && (p->timers = wheel_new()) == NULL)
+        return -ENOMEM;
+    struct timer_wheel *w = p->timers;
+    /* The free list must be able to take the id back on delete. */
+    if (w->free_size < w->ids_used + 1) {
+        int size = w->free_size ? w->free_size * 2 : 64;
+        int *grown = realloc(w->free_ids, (size_t)size * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        w->free_ids = grown;
+        w->free_size = size;
+    }
+    int id = new_id(w);
+    if (id < 0)
+        return id;
+    struct timer *t = &w->timers[id];
+    memset(t, 0, sizeof *t);
+    t->due_prev = t->due_next = -1;
+    t->queue = -1;
+    t->clock_queue = (int8_t)q;
+    t->data = data;
+    t->in_use = true;
+    return id;
+}
+
+static void disarm(struct timer_wheel *w, int id, struct timer *t)
+{
+    if (t->queue >= 0)
+        heap_remove(&w->queues[t->queue].heap, id);
+    t->queue = -1;
+    if (t->pending > 0)
+        due_unlink(w, id); /* re-arming or deleting drops what was pending */
+    t->pending = 0;
+}
+
+/* now + delta without overflowing: a far deadline is simply "never". */
+static int64_t add_saturated(int64_t now, int64_t delta)
+{
+    return delta > INT64_MAX - now ? INT64_MAX : now + delta;
+}
+
+POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
+                                    int64_t interval_ns, unsigned flags)
+{
+    struct timer *t = lookup(p, timer);
+    if (t == NULL)
+        return p == NULL ? -EINVAL : -ENOENT;
+    if (initial_ns < 0 || interval_ns < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
+        return -EINVAL;
+    struct timer_wheel *w = p->timers;
+    disarm(w, timer, t);
+    t->interval = interval_ns;
+    if (initial_ns == 0)
+        return 0;
+
+    int q = t->clock_queue;
+    int64_t deadline;
+    if (flags & POLLUX_TIMER_ABSTIME) {
+        deadline = initial_ns;
+    } else {
+        if (q == QUEUE_REALTIME)
+            q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
+        deadline = add_saturated(clock_now_ns(w->queues[q].clock), initial_ns);
+    }
+    int err = heap_set(&w->queues[q].heap, timer, deadline);
+    if (err < 0)
+        return err;
+    t->deadline = deadline;
+    t->queue = (int8_t)q;
+    return 0;
+}
+
+POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
+                                    int64_t *interval_ns)
+{
+    struct timer *t = lookup(p, timer);
+    if (t == NULL)
+        return p == NULL ? -EINVAL : -ENOENT;
+    int64_t remaining = 0;
+    if (t->queue >= 0) {
+        int64_t now = clock_now_ns(p->timers->queues[t->queue].clock);
+        int64_t next = t->deadline;
+        if (next <= now && t->interval > 0)
+            next += ((now - next) / t->interval + 1) * t->interval;
+        remaining = next > now ? next - now : 0;
+    }
+    if (remaining_ns != NULL)
+        *remaining_ns = remaining;
+    if (interval_ns != NULL)
+        *interval_ns = t->interval;
+    return 0;
+}
+
+POLLUX_API int pollux_timer_delete(pollux *p, int timer)
+{
+    struct timer *t = lookup(p, timer);
+    if (t == NULL)
+        return p == NULL ? -EINVAL : -ENOENT;
+    struct timer_wheel *w = p->timers;
+    disarm(w, timer, t);
+    t->in_use = false;
+    w->free_ids[w->free_count++] = timer;
+    return 0;
+}

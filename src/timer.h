@@ -19,7 +19,9 @@ void timers_before_rebuild(pollux *p);
 int timers_after_rebuild(pollux *p);
 
 /* A kernel timer source (timerfd) registered by timer.c polled readable. */
-void timers_kernel_ready(pollux *p, int fd);
+void timers_source_fd_ready(pollux *p, int fd);
+/* The backend's own timer source fired (TIMER_SOURCE_BACKEND). */
+void timers_source_fired(pollux *p);
 /* True when at least one timer has expired and waits to be reported. */
 bool timers_due(pollux *p);
 /* The timeout shortened so the wait ends by the next deadline. */

@@ -1,0 +1,406 @@
+/*
+ * backend_kqueue.c - BSD and macOS kqueue(2).
+ *
+ * kqueue watches (descriptor, filter) pairs: READ and WRITE are separate
+ * knotes here, merged back into one event per descriptor. Changes are
+ * queued and handed to the kernel with the next kevent() call, so modify
+ * and unregister cost no syscall; register flushes at once, because it
+ * must say -EBADF now. ONESHOT (EV_ONESHOT) and EDGE (EV_CLEAR) are
+ * native, timers use EVFILT_TIMER and the wake-up EVFILT_USER where the
+ * kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
+ * builds a new one.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+
+#ifdef HAVE_BACKEND_KQUEUE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/event.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* EVFILT_USER's identifier for the wake-up. */
+#define WAKE_IDENT 0
+
+/* What a descriptor is, which decides what EV_EOF on its read filter means. */
+enum { KIND_OTHER, KIND_SOCKET };
+
+struct kqueue_state {
+    int kq;
+    struct kevent *changes;  /* handed to the next kevent() call */
+    int change_count, change_size;
+    struct kevent *results;
+    int results_size;
+    uint8_t *kind_of;        /* indexed by fd: KIND_* */
+    int kind_size;
+    int *slot_of;            /* indexed by fd: where its merged event is, -1 */
+    int slot_size;
+    pollux_event *backlog;   /* merged events that found no room: next wait */
+    int backlog_count, backlog_size;
+};
+
+static int grow(void **array, int *size, int needed, size_t item)
+{
+    if (needed <= *size)
+        return 0;
+    int size2 = *size ? *size : 64;
+    while (size2 < needed)
+        size2 *= 2;
+    void *grown = realloc(*array, (size_t)size2 * item);
+    if (grown == NULL)
+        return -ENOMEM;
+    *array = grown;
+    *size = size2;
+    return 0;
+}
+
+static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
+                        unsigned short flags, unsigned fflags, int64_t data, void *udata)
+{
+    int err = grow((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
+    if (err < 0)
+        return err;
+    EV_SET(&s->changes[s->change_count], ident, filter, flags, fflags, data, udata);
+    s->change_count++;
+    return 0;
+}
+
+static int kqueue_backend_init(pollux *p)
+{
+    struct kqueue_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->kq = kqueue();
+    if (s->kq < 0) {
+        int err = -errno;
+        free(s);
+        return err;
+    }
+    fcntl(s->kq, F_SETFD, FD_CLOEXEC);
+    p->backend = s;
+#ifdef EVFILT_USER
+    struct kevent wake;
+    EV_SET(&wake, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    if (kevent(s->kq, &wake, 1, NULL, 0, NULL) < 0) {
+        int err = -errno;
+        close(s->kq);
+        free(s);
+        p->backend = NULL;
+        return err;
+    }
+#endif
+    return 0;
+}
+
+static void kqueue_backend_destroy(pollux *p)
+{
+    struct kqueue_state *s = p->backend;
+    close(s->kq);
+    free(s->changes);
+    free(s->results);
+    free(s->kind_of);
+    free(s->slot_of);
+    free(s->backlog);
+    free(s);
+}
+
+static unsigned short mode_flags(uint32_t mask)
+{
+    unsigned short flags = 0;
+    if (mask & POLLUX_ONESHOT)
+        flags |= EV_ONESHOT;
+    if (mask & POLLUX_EDGE)
+        flags |= EV_CLEAR;
+    return flags;
+}
+
+/* End of stream is EV_EOF on the read filter, so RDHUP needs it too. */
+static bool wants_read(uint32_t mask)
+{
+    return mask & (POLLUX_READ | POLLUX_RDHUP);
+}
+
+/* Queue the changes that take fd from old_mask to mask. */
+static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
+{
+    unsigned short add = EV_ADD | EV_ENABLE | mode_flags(mask);
+    int err = 0;
+    if (wants_read(mask))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, 0, 0, NULL);
+    else if (wants_read(old_mask))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    if (err == 0 && (mask & POLLUX_WRITE))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, NULL);
+    else if (err == 0 && (old_mask & POLLUX_WRITE))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+#ifdef EVFILT_EXCEPT
+    if (err == 0 && (mask & POLLUX_PRI))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_EXCEPT, add, NOTE_OOB, 0, NULL);
+    else if (err == 0 && (old_mask & POLLUX_PRI))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_EXCEPT, EV_DELETE, 0, 0, NULL);
+#endif
+    return err;
+}
+
+/*
+ * Hand every queued change to the kernel now, each with EV_RECEIPT so that
+ * each says how it went. Returns the first error among the changes for fd
+ * (errors of earlier queued changes belong to descriptors already closed).
+ */
+static int flush_now(struct kqueue_state *s, int fd)
+{
+    int count = s->change_count;
+    int err = grow((void **)&s->results, &s->results_size, count, sizeof *s->results);
+    if (err < 0)
+        return err;
+    for (int i = 0; i < count; i++)
+        s->changes[i].flags |= EV_RECEIPT;
+    static const struct timespec no_wait = { 0, 0 };
+    int got = kevent(s->kq, s->changes, count, s->results, count, &no_wait);
+    s->change_count = 0;
+    if (got < 0)
+        return -errno;
+    for (int i = 0; i < got; i++) {
+        const struct kevent *r = &s->results[i];
+        if ((r->flags & EV_ERROR) && r->data != 0 && r->ident == (uintptr_t)fd)
+            return -(int)r->data;
+    }
+    return 0;
+}
+
+static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
+{
+    struct kqueue_state *s = p->backend;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    /* Files and directories are always ready for poll(2); kqueue's vnode
+     * filters mean something else, so the core reports them itself. */
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return BACKEND_ALWAYS_READY;
+    int err = grow((void **)&s->kind_of, &s->kind_size, fd + 1, sizeof *s->kind_of);
+    if (err < 0)
+        return err;
+    s->kind_of[fd] = S_ISSOCK(st.st_mode) ? KIND_SOCKET : KIND_OTHER;
+    err = queue_mask(s, fd, 0, mask);
+    if (err < 0)
+        return err;
+    err = flush_now(s, fd);
+    if (err < 0) {
+        /* Leave nothing half-registered behind (READ added, WRITE failed). */
+        queue_mask(s, fd, mask, 0);
+        flush_now(s, fd);
+    }
+    return err;
+}
+
+/* EV_ADD also creates a missing knote, so a number that now names another
+ * file is watched again (API decision 1). */
+static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+{
+    return queue_mask(p->backend, fd, old_mask, mask);
+}
+
+static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
+{
+    /* Out of memory here only leaves a knote the core ignores. */
+    queue_mask(p->backend, fd, old_mask, 0);
+    return 0;
+}
+
+/* Readiness of one returned kevent, in POLLUX bits. */
+static uint32_t readiness(const struct kqueue_state *s, const struct kevent *k)
+{
+    int fd = (int)k->ident;
+    bool eof = k->flags & EV_EOF;
+    uint32_t bits = 0;
+    if (k->filter == EVFILT_READ) {
+        bits = POLLUX_READ;
+        /* The peer shut down its writing half; for a pipe or a tty there
+         * is no other half, so it is a hang-up (as epoll and poll say). */
+        if (eof)
+            bits |= fd < s->kind_size && s->kind_of[fd] == KIND_SOCKET ? POLLUX_RDHUP : POLLUX_HUP;
+    } else if (k->filter == EVFILT_WRITE) {
+        bits = POLLUX_WRITE;
+        if (eof)
+            bits |= POLLUX_HUP;
+    }
+#ifdef EVFILT_EXCEPT
+    else if (k->filter == EVFILT_EXCEPT) {
+        bits = POLLUX_PRI;
+    }
+#endif
+    if (eof && k->fflags != 0)
+        bits |= POLLUX_ERR; /* fflags holds the socket error */
+    return bits;
+}
+
+/* Put (fd, bits) into out[] or, without room, the backlog; merge with an
+ * earlier entry for the same fd. fd -1 entries are the special sources. */
+static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
+                 int fd, uint32_t bits)
+{
+    if (fd >= 0 && fd < s->slot_size && s->slot_of[fd] >= 0) {
+        int slot = s->slot_of[fd];
+        pollux_event *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
+        ev->events |= bits;
+        return 0;
+    }
+    pollux_event *ev;
+    int slot;
+    if (*n < max) {
+        slot = (*n)++;
+        ev = &out[slot];
+    } else {
+        int err = grow((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+                       sizeof *s->backlog);
+        if (err < 0)
+            return err;
+        slot = max + s->backlog_count;
+        ev = &s->backlog[s->backlog_count++];
+    }
+    ev->fd = fd;
+    ev->events = bits;
+    if (fd >= 0) {
+        int err = grow((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
+        if (err < 0)
+            return err;
+        s->slot_of[fd] = slot;
+    }
+    return 0;
+}
+
+static void clear_slots(struct kqueue_state *s, const pollux_event *list, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (list[i].fd >= 0 && list[i].fd < s->slot_size)
+            s->slot_of[list[i].fd] = -1;
+}
+
+/* Turn kevent results into merged events. */
+static int take_results(struct kqueue_state *s, int got, pollux_event *out, int max, int *n)
+{
+    bool wake_seen = false, timer_seen = false;
+    for (int i = 0; i < got; i++) {
+        const struct kevent *k = &s->results[i];
+        int err = 0;
+        if (k->flags & EV_ERROR) {
+            /* A queued EV_ADD (a modify) found its descriptor closed. */
+            if ((k->flags & EV_ADD) && k->data == EBADF && k->filter != EVFILT_TIMER)
+                err = merge(s, out, max, n, (int)k->ident, BACKEND_NVAL);
+        } else if (k->filter == EVFILT_TIMER) {
+            if (!timer_seen)
+                err = merge(s, out, max, n, -1, POLLUX_TIMER);
+            timer_seen = true;
+#ifdef EVFILT_USER
+        } else if (k->filter == EVFILT_USER) {
+            if (!wake_seen)
+                err = merge(s, out, max, n, -1, POLLUX_WAKE);
+            wake_seen = true;
+#endif
+        } else {
+            err = merge(s, out, max, n, (int)k->ident, readiness(s, k));
+        }
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    struct kqueue_state *s = p->backend;
+    int n = 0;
+
+    /* What an earlier wait retrieved but had no room for goes first: the
+     * kernel has already consumed it (ONESHOT, EV_CLEAR). */
+    int from_backlog = s->backlog_count < max ? s->backlog_count : max;
+    memcpy(out, s->backlog, (size_t)from_backlog * sizeof *out);
+    memmove(s->backlog, s->backlog + from_backlog,
+            (size_t)(s->backlog_count - from_backlog) * sizeof *s->backlog);
+    s->backlog_count -= from_backlog;
+    n = from_backlog;
+    if (n == max)
+        return n;
+    for (int i = 0; i < n; i++) {
+        if (out[i].fd < 0)
+            continue;
+        int err = grow((void **)&s->slot_of, &s->slot_size, out[i].fd + 1, sizeof *s->slot_of);
+        if (err < 0)
+            return err;
+        s->slot_of[out[i].fd] = i;
+    }
+
+    /* A descriptor has up to three filters: ask for enough to merge them,
+     * plus room for an error entry per queued change. */
+    int room = 3 * (max - n) + s->change_count;
+    int err = grow((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    if (err < 0)
+        return err;
+    struct timespec ts = ns_to_timespec(n > 0 ? 0 : timeout_ns);
+    int got = kevent(s->kq, s->changes, s->change_count, s->results, room,
+                     n == 0 && timeout_ns < 0 ? NULL : &ts);
+    int saved_errno = errno;
+    s->change_count = 0; /* applied before the kernel waited */
+    if (got < 0) {
+        clear_slots(s, out, n);
+        return n > 0 ? n : -saved_errno;
+    }
+    err = take_results(s, got, out, max, &n);
+    clear_slots(s, out, n);
+    clear_slots(s, s->backlog, s->backlog_count);
+    return err < 0 && n == 0 ? err : n;
+}
+
+static int kqueue_backend_fileno(const pollux *p)
+{
+    const struct kqueue_state *s = p->backend;
+    return s->kq;
+}
+
+/* One EVFILT_TIMER knote per timer queue, re-set on every arm. */
+static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - clock_now_ns(clock);
+    if (left < 1)
+        left = 1;
+    return queue_change(p->backend, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
+                        NOTE_NSECONDS, left, NULL);
+}
+
+#ifdef EVFILT_USER
+static int kqueue_backend_wake(pollux *p)
+{
+    struct kqueue_state *s = p->backend;
+    struct kevent trigger;
+    EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    return kevent(s->kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+}
+#endif
+
+const struct backend_ops backend_kqueue = {
+    .id = POLLUX_BACKEND_KQUEUE,
+    .name = "kqueue",
+    .native_modes = POLLUX_ONESHOT | POLLUX_EDGE,
+    .timer_source = TIMER_SOURCE_BACKEND,
+    .init = kqueue_backend_init,
+    .destroy = kqueue_backend_destroy,
+    .add = kqueue_backend_add,
+    .mod = kqueue_backend_mod,
+    .del = kqueue_backend_del,
+    .wait = kqueue_backend_wait,
+    .fileno = kqueue_backend_fileno,
+    .timer_arm = kqueue_backend_timer_arm,
+#ifdef EVFILT_USER
+    .wake = kqueue_backend_wake,
+#endif
+};
+
+#endif /* HAVE_BACKEND_KQUEUE */
