@@ -85,21 +85,35 @@ static void epoll_backend_destroy(pollux *p)
     free(s);
 }
 
+/* EPOLL_CTL_ADD; epoll refuses regular files, which the core reports itself. */
+static int watch(struct epoll_state *s, int fd, uint32_t mask)
+{
+    int r = ctl(s, EPOLL_CTL_ADD, fd, mask);
+    return r == -EPERM ? BACKEND_ALWAYS_READY : r;
+}
+
 static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct epoll_state *s = p->backend;
-    int r = ctl(s, EPOLL_CTL_ADD, fd, mask);
-    if (r == -EPERM)
-        return BACKEND_ALWAYS_READY;
-    if (r == -EEXIST) /* a stale watch on this very file: take it over */
+    int r = watch(s, fd, mask);
+    if (r == -EEXIST) /* a watch on this very file the core had lost: take it over */
         r = ctl(s, EPOLL_CTL_MOD, fd, mask);
     return r;
 }
 
 static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
-    (void)old_mask;
     struct epoll_state *s = p->backend;
+    /*
+     * An unchanged level-triggered mask: ADD answers EEXIST when this very
+     * file is still watched (the watch is keyed by file and number), which
+     * is all there is to check, and costs the kernel less than MOD, which
+     * polls the file again. ONESHOT and EDGE need MOD's re-arm.
+     */
+    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE))) {
+        int r = watch(s, fd, mask);
+        return r == -EEXIST ? 0 : r;
+    }
     int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
         return epoll_backend_add(p, fd, mask);

@@ -28,15 +28,17 @@ enum fd_role {
 #define FD_CLOSED       0x04u /* the backend saw the number closed (POLLNVAL/EBADF) */
 
 /*
- * One slot per descriptor number, indexed by fd: 16 bytes on LP64, so the
- * per-fd cost stays small at tens of thousands of registrations.
+ * One slot per descriptor number, indexed by fd, packed into 4 bytes; the
+ * user's data pointer lives in a parallel array. 12 bytes per number keep
+ * the table small even where only some numbers are registered (a server's
+ * other ends, log files, ...). Masks are 11 bits: POLLUX_READ..EXCLUSIVE.
  */
+#define FD_MASK_BITS 11
 struct fd_entry {
-    void    *data;
-    uint32_t interest; /* the user's events and modes, as registered */
-    uint16_t kernel;   /* the mask the backend currently has (0: not in the kernel) */
-    uint8_t  role;     /* enum fd_role */
-    uint8_t  flags;    /* FD_* */
+    uint32_t interest : FD_MASK_BITS; /* the user's events and modes */
+    uint32_t kernel : FD_MASK_BITS;   /* the mask the backend has (0: not in the kernel) */
+    uint32_t role : 2;                /* enum fd_role */
+    uint32_t flags : 3;               /* FD_* */
 };
 
 /* The wake channel: an eventfd, or a non-blocking self-pipe. */
@@ -53,6 +55,7 @@ struct pollux {
     void *backend;             /* the backend's private state */
 
     struct fd_entry *fds;      /* indexed by descriptor number */
+    void **fd_data;            /* the user's pointers, indexed likewise */
     int fds_size;
 
     /* Descriptors the kernel will not watch but which are always ready;

@@ -8,6 +8,7 @@
 #include "platform.h" /* first: it may define _GNU_SOURCE */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,19 +104,31 @@ static int choose_auto(pollux_backend *out)
 
 /* ---- the fd table ---------------------------------------------------- */
 
+/*
+ * Grow by an eighth, or to the next 256 past fd: little slack, while the
+ * number of reallocations stays logarithmic.
+ */
 static int table_reserve(pollux *p, int fd)
 {
     if (fd < p->fds_size)
         return 0;
-    int size = p->fds_size ? p->fds_size : 64;
-    while (size <= fd)
-        size = size > (1 << 29) ? fd + 1 : size * 2;
-    struct fd_entry *grown = realloc(p->fds, (size_t)size * sizeof *grown);
-    if (grown == NULL)
+    int64_t size = p->fds_size + p->fds_size / 8;
+    int64_t needed = ((int64_t)fd + 256) / 256 * 256;
+    if (size < needed)
+        size = needed;
+    if (size > INT_MAX)
+        size = INT_MAX;
+    struct fd_entry *entries = realloc(p->fds, (size_t)size * sizeof *entries);
+    if (entries == NULL)
         return -ENOMEM;
-    memset(grown + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *grown);
-    p->fds = grown;
-    p->fds_size = size;
+    p->fds = entries;
+    void **data = realloc(p->fd_data, (size_t)size * sizeof *data);
+    if (data == NULL)
+        return -ENOMEM; /* entries grew, fds_size did not: still consistent */
+    p->fd_data = data;
+    memset(entries + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *entries);
+    memset(data + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *data);
+    p->fds_size = (int)size;
     return 0;
 }
 
@@ -143,7 +156,7 @@ static int always_ready_add(pollux *p, int fd)
 
 static void always_ready_remove(pollux *p, int fd)
 {
-    p->fds[fd].flags &= (uint8_t)~FD_ALWAYS_READY;
+    p->fds[fd].flags &= ~FD_ALWAYS_READY & 7u;
     for (int i = 0; i < p->always_ready_count; i++) {
         if (p->always_ready[i] == fd) {
             p->always_ready[i] = p->always_ready[--p->always_ready_count];
@@ -208,7 +221,7 @@ static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
             return always_ready_add(p, fd);
         return 0;
     }
-    e->kernel = (uint16_t)wanted;
+    e->kernel = wanted;
     if (e->flags & FD_ALWAYS_READY)
         always_ready_remove(p, fd); /* the number now names a pollable file */
     return 0;
@@ -238,16 +251,14 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     uint32_t wanted = wanted_mask(p, events, 0);
     if (wanted == 0 && fcntl(fd, F_GETFD) < 0)
         return -EBADF; /* paused: no backend call checks the fd for us */
-    e->data = data;
-    e->interest = events;
-    e->kernel = 0;
-    e->flags = 0;
+    *e = (struct fd_entry){ .interest = events };
     err = apply_mask(p, fd, e, wanted);
     if (err < 0) {
-        memset(e, 0, sizeof *e);
+        *e = (struct fd_entry){ 0 };
         return err;
     }
     e->role = FD_USER;
+    p->fd_data[fd] = data;
     return 0;
 }
 
@@ -267,15 +278,15 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     /* Modify re-arms a fired ONESHOT and forgets that the number was seen
      * closed: the caller says it names a file worth watching again. */
     uint8_t saved_flags = e->flags;
-    e->flags &= (uint8_t)~(FD_DISARMED | FD_CLOSED);
+    e->flags &= ~(FD_DISARMED | FD_CLOSED) & 7u;
     err = apply_mask(p, fd, e, wanted_mask(p, events, e->flags));
     if (err < 0) {
         /* The old setting stays; apply_mask kept kernel and ALWAYS_READY true. */
-        e->flags = (uint8_t)((saved_flags & ~FD_ALWAYS_READY) | (e->flags & FD_ALWAYS_READY));
+        e->flags = (saved_flags & ~FD_ALWAYS_READY) | (e->flags & FD_ALWAYS_READY);
         return err;
     }
     e->interest = events;
-    e->data = data;
+    p->fd_data[fd] = data;
     return 0;
 }
 
@@ -292,7 +303,8 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
         p->ops->del(p, fd, e->kernel); /* succeeds for a closed fd */
     if (e->flags & FD_ALWAYS_READY)
         always_ready_remove(p, fd);
-    memset(e, 0, sizeof *e);
+    *e = (struct fd_entry){ 0 };
+    p->fd_data[fd] = NULL;
     return 0;
 }
 
@@ -309,7 +321,7 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
         return err;
     if (err == BACKEND_ALWAYS_READY)
         return -EINVAL; /* an internal source must be pollable */
-    e->role = (uint8_t)role;
+    e->role = role;
     e->kernel = POLLUX_READ;
     return 0;
 }
@@ -319,7 +331,7 @@ void core_unwatch_internal(pollux *p, int fd)
     if (fd < 0 || fd >= p->fds_size || p->fds[fd].role == FD_UNUSED)
         return;
     p->ops->del(p, fd, p->fds[fd].kernel);
-    memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+    p->fds[fd] = (struct fd_entry){ 0 };
 }
 
 /* ---- creation -------------------------------------------------------- */
@@ -379,6 +391,7 @@ POLLUX_API void pollux_free(pollux *p)
     timers_free(p);
     close_kernel_state(p);
     free(p->fds);
+    free(p->fd_data);
     free(p->always_ready);
     free(p);
 }
@@ -448,7 +461,7 @@ POLLUX_API int pollux_after_fork(pollux *p)
     close_kernel_state(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         if (p->fds[fd].role != FD_USER)
-            memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+            p->fds[fd] = (struct fd_entry){ 0 };
         else
             p->fds[fd].kernel = 0;
     }
@@ -529,7 +542,7 @@ static bool deliver(pollux *p, pollux_event *ev)
     }
     ev->events = bits;
     ev->count = 0;
-    ev->data = e->data;
+    ev->data = p->fd_data[fd];
     return true;
 }
 
@@ -559,7 +572,7 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
         out[n].fd = fd;
         out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
         out[n].count = 0;
-        out[n].data = e->data;
+        out[n].data = p->fd_data[fd];
         n++;
         /* A file never changes state, so an edge is reported only once. */
         if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))
