@@ -19,7 +19,8 @@ enum fd_role {
     FD_UNUSED = 0,
     FD_USER,     /* registered by the user */
     FD_WAKE,     /* the read end of the wake channel */
-    FD_TIMER     /* a kernel timer source (timerfd) */
+    FD_TIMER,    /* a kernel timer source (timerfd) */
+    FD_READY_FLAG /* readable while always-ready files are armed (fileno) */
 };
 
 /* Per-slot state flags. */
@@ -37,7 +38,7 @@ enum fd_role {
 struct fd_entry {
     uint32_t interest : FD_MASK_BITS; /* the user's events and modes */
     uint32_t kernel : FD_MASK_BITS;   /* the mask the backend has (0: not in the kernel) */
-    uint32_t role : 2;                /* enum fd_role */
+    uint32_t role : 3;                /* enum fd_role */
     uint32_t flags : 3;               /* FD_* */
 };
 
@@ -70,6 +71,9 @@ struct pollux {
     bool own_sources_first;
 
     struct wake_channel wake;
+    /* Kept readable while always-ready files are armed, so that
+     * pollux_fileno() polls readable for them too; opened on first need. */
+    struct wake_channel ready_flag;
     struct timer_wheel *timers; /* NULL until the first timer is created */
 };
 

@@ -154,6 +154,33 @@ static int always_ready_add(pollux *p, int fd)
     return 0;
 }
 
+static bool any_always_ready_armed(const pollux *p);
+
+/*
+ * epoll cannot watch regular files, so nothing in its set would make
+ * pollux_fileno() readable for them. The ready flag, an internal eventfd
+ * in the set, is kept signalled while any of them is armed.
+ */
+static void sync_ready_flag(pollux *p)
+{
+    if (p->ops->fileno == NULL)
+        return;
+    bool armed = any_always_ready_armed(p);
+    struct wake_channel *flag = &p->ready_flag;
+    if (armed && flag->read_fd < 0) {
+        if (wake_open(flag) < 0)
+            return;
+        if (core_watch_internal(p, flag->read_fd, FD_READY_FLAG) < 0) {
+            wake_close(flag);
+            return;
+        }
+    }
+    if (armed)
+        wake_signal(flag);
+    else if (flag->read_fd >= 0 && atomic_load(&flag->pending))
+        wake_drain(flag);
+}
+
 static void always_ready_remove(pollux *p, int fd)
 {
     p->fds[fd].flags &= ~FD_ALWAYS_READY & 7u;
@@ -259,6 +286,8 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     }
     e->role = FD_USER;
     p->fd_data[fd] = data;
+    if (e->flags & FD_ALWAYS_READY)
+        sync_ready_flag(p);
     return 0;
 }
 
@@ -287,6 +316,8 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     }
     e->interest = events;
     p->fd_data[fd] = data;
+    if (e->flags & FD_ALWAYS_READY)
+        sync_ready_flag(p);
     return 0;
 }
 
@@ -301,10 +332,13 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
         return -ENOENT;
     if (e->kernel != 0)
         p->ops->del(p, fd, e->kernel); /* succeeds for a closed fd */
-    if (e->flags & FD_ALWAYS_READY)
+    bool was_always_ready = e->flags & FD_ALWAYS_READY;
+    if (was_always_ready)
         always_ready_remove(p, fd);
     *e = (struct fd_entry){ 0 };
     p->fd_data[fd] = NULL;
+    if (was_always_ready)
+        sync_ready_flag(p);
     return 0;
 }
 
@@ -351,6 +385,7 @@ static int open_kernel_state(pollux *p)
 static void close_kernel_state(pollux *p)
 {
     wake_close(&p->wake);
+    wake_close(&p->ready_flag);
     if (p->backend != NULL)
         p->ops->destroy(p);
     p->backend = NULL;
@@ -375,6 +410,7 @@ POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
         return -ENOMEM;
     p->ops = ops;
     p->wake.read_fd = p->wake.write_fd = -1;
+    p->ready_flag.read_fd = p->ready_flag.write_fd = -1;
     int err = open_kernel_state(p);
     if (err < 0) {
         pollux_free(p);
@@ -483,6 +519,7 @@ POLLUX_API int pollux_after_fork(pollux *p)
         if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
             e->flags |= FD_CLOSED;
     }
+    sync_ready_flag(p);
     return 0;
 }
 
@@ -511,6 +548,8 @@ static bool deliver(pollux *p, pollux_event *ev)
         timers_source_fd_ready(p, fd);
         return false; /* the expirations are reported by timers_collect() */
     }
+    if (e->role == FD_READY_FLAG)
+        return false; /* the files themselves are reported by the core */
     if (e->role != FD_USER || e->kernel == 0)
         return false;
     if (e->flags & FD_DISARMED) {
@@ -626,6 +665,8 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
         n += timers_collect(p, out + n, max - n);
         n += collect_always_ready(p, out + n, max - n);
     }
+    if (p->always_ready_count > 0 || p->ready_flag.read_fd >= 0)
+        sync_ready_flag(p); /* ONESHOT or EDGE files may have been disarmed */
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
