@@ -137,7 +137,7 @@ POLLUX_API int pollux_fileno(const pollux *p);
  *   -EINVAL   unknown bits, TIMER or WAKE in events, EXCLUSIVE together with
  *             ONESHOT, RDHUP or PRI, or a NULL poller
  *   -ENOTSUP  EDGE on a backend that cannot deliver it faithfully
- *             (select, poll, /dev/poll)
+ *             (select, poll, /dev/poll); PRI on kqueue
  *   -ENOMEM
  */
 POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data);

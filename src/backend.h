@@ -48,6 +48,10 @@ struct backend_ops {
      * (a hint). */
     uint32_t native_modes;
 
+    /* The interest bits (BACKEND_EVENT_BITS) the kernel can watch at all;
+     * the core refuses the others with -ENOTSUP rather than never report. */
+    uint32_t events;
+
     /* TIMER_SOURCE_TIMERFD falls back to TIMEOUT where there is no timerfd. */
     enum timer_source_kind timer_source;
 

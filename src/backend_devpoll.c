@@ -198,6 +198,7 @@ const struct backend_ops backend_devpoll = {
     .id = POLLUX_BACKEND_DEVPOLL,
     .name = "devpoll",
     .native_modes = 0,
+    .events = BACKEND_EVENT_BITS,
     .timer_source = TIMER_SOURCE_TIMEOUT,
     .init = devpoll_backend_init,
     .destroy = devpoll_backend_destroy,

@@ -175,6 +175,7 @@ const struct backend_ops backend_epoll = {
     .id = POLLUX_BACKEND_EPOLL,
     .name = "epoll",
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE,
+    .events = BACKEND_EVENT_BITS,
     .timer_source = TIMER_SOURCE_TIMERFD,
     .init = epoll_backend_init,
     .destroy = epoll_backend_destroy,

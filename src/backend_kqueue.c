@@ -140,12 +140,6 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, NULL);
     else if (err == 0 && (old_mask & POLLUX_WRITE))
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
-#ifdef EVFILT_EXCEPT
-    if (err == 0 && (mask & POLLUX_PRI))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_EXCEPT, add, NOTE_OOB, 0, NULL);
-    else if (err == 0 && (old_mask & POLLUX_PRI))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_EXCEPT, EV_DELETE, 0, 0, NULL);
-#endif
     return err;
 }
 
@@ -232,11 +226,6 @@ static uint32_t readiness(const struct kqueue_state *s, const struct kevent *k)
         if (eof)
             bits |= POLLUX_HUP;
     }
-#ifdef EVFILT_EXCEPT
-    else if (k->filter == EVFILT_EXCEPT) {
-        bits = POLLUX_PRI;
-    }
-#endif
     if (eof && k->fflags != 0)
         bits |= POLLUX_ERR; /* fflags holds the socket error */
     return bits;
@@ -338,9 +327,9 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         s->slot_of[out[i].fd] = i;
     }
 
-    /* A descriptor has up to three filters: ask for enough to merge them,
+    /* A descriptor has up to two filters: ask for enough to merge them,
      * plus room for an error entry per queued change. */
-    int room = 3 * (max - n) + s->change_count;
+    int room = 2 * (max - n) + s->change_count;
     int err = grow((void **)&s->results, &s->results_size, room, sizeof *s->results);
     if (err < 0)
         return err;
@@ -389,6 +378,9 @@ const struct backend_ops backend_kqueue = {
     .id = POLLUX_BACKEND_KQUEUE,
     .name = "kqueue",
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE,
+    /* FreeBSD has no filter for out-of-band data (EVFILT_EXCEPT is
+     * macOS's and OpenBSD's); PRI is refused rather than never reported. */
+    .events = POLLUX_READ | POLLUX_WRITE | POLLUX_RDHUP,
     .timer_source = TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,

@@ -168,6 +168,7 @@ const struct backend_ops backend_poll = {
     .id = POLLUX_BACKEND_POLL,
     .name = "poll",
     .native_modes = 0,
+    .events = BACKEND_EVENT_BITS,
     .timer_source = TIMER_SOURCE_TIMERFD,
     .init = poll_backend_init,
     .destroy = poll_backend_destroy,

@@ -200,6 +200,7 @@ const struct backend_ops backend_select = {
     .id = POLLUX_BACKEND_SELECT,
     .name = "select",
     .native_modes = 0,
+    .events = BACKEND_EVENT_BITS,
     .timer_source = TIMER_SOURCE_TIMERFD,
     .init = select_backend_init,
     .destroy = select_backend_destroy,

@@ -203,6 +203,8 @@ static int check_interest(const pollux *p, uint32_t events)
         return -EINVAL;
     if ((events & POLLUX_EDGE) && !(p->ops->native_modes & POLLUX_EDGE))
         return -ENOTSUP;
+    if (events & EVENT_BITS & ~p->ops->events)
+        return -ENOTSUP; /* e.g. PRI on kqueue */
     return 0;
 }
 
