@@ -61,6 +61,16 @@ static int grow(void **array, int *size, int needed, size_t item)
     return 0;
 }
 
+/* slot_of with every new entry -1 ("no merged event yet"). */
+static int reserve_slots(struct kqueue_state *s, int fd)
+{
+    int old = s->slot_size;
+    int err = grow((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
+    for (int i = old; err == 0 && i < s->slot_size; i++)
+        s->slot_of[i] = -1;
+    return err;
+}
+
 static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
                         unsigned short flags, unsigned fflags, int64_t data, void *udata)
 {
@@ -145,10 +155,11 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
 
 /*
  * Hand every queued change to the kernel now, each with EV_RECEIPT so that
- * each says how it went. Returns the first error among the changes for fd
- * (errors of earlier queued changes belong to descriptors already closed).
+ * each says how it went, in order. Returns the first error among the
+ * changes from index `first` on (earlier queued changes are modifies and
+ * removals whose errors mean their descriptor is already closed).
  */
-static int flush_now(struct kqueue_state *s, int fd)
+static int flush_now(struct kqueue_state *s, int first)
 {
     int count = s->change_count;
     int err = grow((void **)&s->results, &s->results_size, count, sizeof *s->results);
@@ -161,9 +172,9 @@ static int flush_now(struct kqueue_state *s, int fd)
     s->change_count = 0;
     if (got < 0)
         return -errno;
-    for (int i = 0; i < got; i++) {
+    for (int i = first; i < got; i++) {
         const struct kevent *r = &s->results[i];
-        if ((r->flags & EV_ERROR) && r->data != 0 && r->ident == (uintptr_t)fd)
+        if ((r->flags & EV_ERROR) && r->data != 0)
             return -(int)r->data;
     }
     return 0;
@@ -183,14 +194,15 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
     if (err < 0)
         return err;
     s->kind_of[fd] = S_ISSOCK(st.st_mode) ? KIND_SOCKET : KIND_OTHER;
+    int first = s->change_count;
     err = queue_mask(s, fd, 0, mask);
     if (err < 0)
         return err;
-    err = flush_now(s, fd);
+    err = flush_now(s, first);
     if (err < 0) {
         /* Leave nothing half-registered behind (READ added, WRITE failed). */
         queue_mask(s, fd, mask, 0);
-        flush_now(s, fd);
+        flush_now(s, s->change_count);
     }
     return err;
 }
@@ -258,7 +270,7 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
     ev->fd = fd;
     ev->events = bits;
     if (fd >= 0) {
-        int err = grow((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
+        int err = reserve_slots(s, fd);
         if (err < 0)
             return err;
         s->slot_of[fd] = slot;
@@ -310,18 +322,18 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
 
     /* What an earlier wait retrieved but had no room for goes first: the
      * kernel has already consumed it (ONESHOT, EV_CLEAR). */
-    int from_backlog = s->backlog_count < max ? s->backlog_count : max;
-    memcpy(out, s->backlog, (size_t)from_backlog * sizeof *out);
-    memmove(s->backlog, s->backlog + from_backlog,
-            (size_t)(s->backlog_count - from_backlog) * sizeof *s->backlog);
-    s->backlog_count -= from_backlog;
-    n = from_backlog;
-    if (n == max)
-        return n;
+    if (s->backlog_count > 0) {
+        n = s->backlog_count < max ? s->backlog_count : max;
+        memcpy(out, s->backlog, (size_t)n * sizeof *out);
+        s->backlog_count -= n;
+        memmove(s->backlog, s->backlog + n, (size_t)s->backlog_count * sizeof *s->backlog);
+        if (n == max)
+            return n;
+    }
     for (int i = 0; i < n; i++) {
         if (out[i].fd < 0)
             continue;
-        int err = grow((void **)&s->slot_of, &s->slot_size, out[i].fd + 1, sizeof *s->slot_of);
+        int err = reserve_slots(s, out[i].fd);
         if (err < 0)
             return err;
         s->slot_of[out[i].fd] = i;
@@ -354,14 +366,23 @@ static int kqueue_backend_fileno(const pollux *p)
     return s->kq;
 }
 
-/* One EVFILT_TIMER knote per timer queue, re-set on every arm. */
+/*
+ * One EVFILT_TIMER knote per timer queue, re-set on every arm. Handed to
+ * the kernel at once rather than with the next wait, so that
+ * pollux_fileno() polls readable at the deadline for a caller that never
+ * blocks in pollux_wait(); arming is rare (only when the earliest deadline
+ * moves earlier).
+ */
 static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
 {
+    struct kqueue_state *s = p->backend;
     int64_t left = deadline_ns - clock_now_ns(clock);
     if (left < 1)
         left = 1;
-    return queue_change(p->backend, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-                        NOTE_NSECONDS, left, NULL);
+    int first = s->change_count;
+    int err = queue_change(s, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
+                           NOTE_NSECONDS, left, NULL);
+    return err < 0 ? err : flush_now(s, first);
 }
 
 #ifdef EVFILT_USER

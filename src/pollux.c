@@ -165,7 +165,7 @@ static void sync_ready_flag(pollux *p)
 {
     if (p->ops->fileno == NULL)
         return;
-    bool armed = any_always_ready_armed(p);
+    bool armed = any_always_ready_armed(p) || timers_pending(p);
     struct wake_channel *flag = &p->ready_flag;
     if (armed && flag->read_fd < 0) {
         if (wake_open(flag) < 0)
@@ -623,17 +623,30 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
     return n;
 }
 
-/* Ask the kernel, then keep only what is to be reported. */
+/*
+ * Ask the kernel, then keep only what is to be reported. Internal sources
+ * (timer sources, the ready flag) take room in a batch without being
+ * reported: when they filled it, ask again without waiting, or with
+ * max_events 1 a timer source could crowd out every descriptor. A few
+ * rounds suffice, there are only a handful of internal sources.
+ */
 static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    int got = p->ops->wait(p, out, max, timeout_ns);
-    if (got < 0)
-        return got;
     int n = 0;
-    for (int i = 0; i < got; i++) {
-        pollux_event ev = out[i];
-        if (deliver(p, &ev))
-            out[n++] = ev;
+    for (int round = 0; round < 4 && n < max; round++) {
+        int room = max - n;
+        int got = p->ops->wait(p, out + n, room, round == 0 ? timeout_ns : 0);
+        if (got < 0)
+            return n > 0 ? n : got;
+        int kept = 0;
+        for (int i = 0; i < got; i++) {
+            pollux_event ev = out[n + i];
+            if (deliver(p, &ev))
+                out[n + kept++] = ev;
+        }
+        n += kept;
+        if (got < room || kept == got)
+            break;
     }
     return n;
 }
@@ -667,8 +680,12 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
         n += timers_collect(p, out + n, max - n);
         n += collect_always_ready(p, out + n, max - n);
     }
-    if (p->always_ready_count > 0 || p->ready_flag.read_fd >= 0)
-        sync_ready_flag(p); /* ONESHOT or EDGE files may have been disarmed */
+    if (p->timers != NULL) {
+        timers_arm_sources(p); /* for pollux_fileno() users that never block */
+        sync_ready_flag(p);    /* due timers may be left for the next call */
+    } else if (p->always_ready_count > 0 || p->ready_flag.read_fd >= 0) {
+        sync_ready_flag(p);    /* ONESHOT or EDGE files may have been disarmed */
+    }
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
@@ -681,8 +698,14 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     if (p == NULL || events == NULL || max_events < 1)
         return -EINVAL;
     int64_t deadline = 0;
-    if (timeout_ns > 0)
-        deadline = clock_now_ns(CLOCK_MONOTONIC) + timeout_ns;
+    if (timeout_ns > 0) {
+        int64_t now = clock_now_ns(CLOCK_MONOTONIC);
+        /* A timeout past the end of time is forever, not an overflow. */
+        if (timeout_ns > INT64_MAX - now)
+            timeout_ns = -1;
+        else
+            deadline = now + timeout_ns;
+    }
 
     for (;;) {
         int n = collect(p, events, max_events, timeout_ns);

@@ -133,6 +133,22 @@ int timers_after_rebuild(pollux *p)
     return 0;
 }
 
+/* now + delta without overflowing: a far deadline is simply "never". */
+static int64_t add_saturated(int64_t now, int64_t delta)
+{
+    return delta > INT64_MAX - now ? INT64_MAX : now + delta;
+}
+
+/* The first deadline + k * interval after now, k >= 1, saturated. */
+static int64_t next_period(int64_t deadline, int64_t interval, int64_t now, uint64_t *periods)
+{
+    uint64_t k = (uint64_t)((now - deadline) / interval) + 1;
+    *periods = k;
+    if ((uint64_t)interval > (uint64_t)(INT64_MAX - deadline) / k)
+        return INT64_MAX;
+    return deadline + (int64_t)k * interval;
+}
+
 /* ---- expiry ----------------------------------------------------------- */
 
 static void due_append(struct timer_wheel *w, int id)
@@ -174,8 +190,7 @@ static void expire_queue(struct timer_wheel *w, int q)
         uint64_t expirations = 1;
         if (t->interval > 0) {
             /* Missed periods are summed, as timerfd's read() does. */
-            expirations += (uint64_t)((now - t->deadline) / t->interval);
-            t->deadline += (int64_t)expirations * t->interval;
+            t->deadline = next_period(t->deadline, t->interval, now, &expirations);
             heap_set(&cq->heap, id, t->deadline); /* moves it: no allocation */
         } else {
             heap_remove(&cq->heap, id);
@@ -256,12 +271,46 @@ static int arm_source(pollux *p, int q, int64_t deadline)
 }
 
 /*
- * Before a wait that may block: arm each kernel source to its queue's
- * earliest deadline, or shorten the timeout where there is no source. A
- * source set earlier than needed is left alone: it wakes the wait once,
- * the queue finds nothing due, and the next wait sets it right. That keeps
- * cancelling timers free of syscalls.
+ * Arm each kernel source to its queue's earliest deadline. A source set
+ * earlier than needed is left alone: it wakes the wait once, the queue
+ * finds nothing due, and the source is set right. That keeps cancelling
+ * timers, or pushing them later, free of syscalls. Returns whether queue q
+ * is covered by its source.
  */
+static bool arm_queue(pollux *p, int q)
+{
+    struct clock_queue *cq = &p->timers->queues[q];
+    if (cq->heap.count == 0)
+        return true;
+    if (!ensure_source(p, cq))
+        return false;
+    int64_t deadline = heap_top(&cq->heap)->deadline;
+    if (deadline >= cq->armed_deadline)
+        return true;
+    if (arm_source(p, q, deadline) < 0)
+        return false;
+    cq->armed_deadline = deadline;
+    return true;
+}
+
+/* Called after every wait and settime, so that pollux_fileno() polls
+ * readable at the next deadline even for a caller that never blocks in
+ * pollux_wait(). */
+void timers_arm_sources(pollux *p)
+{
+    if (p->timers == NULL)
+        return;
+    for (int q = 0; q < QUEUE_COUNT; q++)
+        arm_queue(p, q);
+}
+
+bool timers_pending(const pollux *p)
+{
+    return p->timers != NULL && p->timers->due_first >= 0;
+}
+
+/* Before a wait that may block: where no kernel source covers a queue,
+ * shorten the timeout to its earliest deadline. */
 int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
 {
     struct timer_wheel *w = p->timers;
@@ -269,17 +318,9 @@ int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
         return timeout_ns;
     for (int q = 0; q < QUEUE_COUNT; q++) {
         struct clock_queue *cq = &w->queues[q];
-        if (cq->heap.count == 0)
+        if (cq->heap.count == 0 || arm_queue(p, q))
             continue;
         int64_t deadline = heap_top(&cq->heap)->deadline;
-        if (ensure_source(p, cq)) {
-            if (deadline < cq->armed_deadline && arm_source(p, q, deadline) == 0) {
-                cq->armed_deadline = deadline;
-                continue;
-            }
-            if (deadline >= cq->armed_deadline)
-                continue;
-        }
         int64_t left = deadline - clock_now_ns(cq->clock);
         if (left < 0)
             left = 0;
@@ -399,12 +440,6 @@ static void disarm(struct timer_wheel *w, int id, struct timer *t)
     t->pending = 0;
 }
 
-/* now + delta without overflowing: a far deadline is simply "never". */
-static int64_t add_saturated(int64_t now, int64_t delta)
-{
-    return delta > INT64_MAX - now ? INT64_MAX : now + delta;
-}
-
 POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
                                     int64_t interval_ns, unsigned flags)
 {
@@ -433,6 +468,7 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
         return err;
     t->deadline = deadline;
     t->queue = (int8_t)q;
+    arm_queue(p, q);
     return 0;
 }
 
@@ -446,8 +482,9 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
     if (t->queue >= 0) {
         int64_t now = clock_now_ns(p->timers->queues[t->queue].clock);
         int64_t next = t->deadline;
+        uint64_t periods;
         if (next <= now && t->interval > 0)
-            next += ((now - next) / t->interval + 1) * t->interval;
+            next = next_period(next, t->interval, now, &periods);
         remaining = next > now ? next - now : 0;
     }
     if (remaining_ns != NULL)

@@ -24,7 +24,12 @@ void timers_source_fd_ready(pollux *p, int fd);
 void timers_source_fired(pollux *p);
 /* True when at least one timer has expired and waits to be reported. */
 bool timers_due(pollux *p);
-/* The timeout shortened so the wait ends by the next deadline. */
+/* Set the kernel sources to the earliest deadlines (see timer.c). */
+void timers_arm_sources(pollux *p);
+/* True when expired timers wait to be reported (no clock reading). */
+bool timers_pending(const pollux *p);
+/* The timeout shortened so the wait ends by the next deadline, where no
+ * kernel source does it. */
 int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns);
 /* Store up to max POLLUX_TIMER events for expired timers; returns how many. */
 int timers_collect(pollux *p, pollux_event *out, int max);

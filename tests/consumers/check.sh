@@ -13,7 +13,7 @@ cc=${CC:-cc}
 consumer="$src/tests/consumers/consumer.c"
 
 echo "== pkg-config (installed with DESTDIR)"
-meson install -C "$build" --quiet --destdir "$work/root" >/dev/null
+meson install -C "$build" --no-rebuild --quiet --destdir "$work/root" >/dev/null
 pcdir=$(dirname "$(find "$work/root" -name pollux.pc | head -n1)")
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$work/root"
 # The -L path pkg-config gives (sysroot applied) is where the .so is.

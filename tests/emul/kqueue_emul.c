@@ -613,21 +613,30 @@ static int apply_change(struct kq *kq, const struct kevent *kev)
 static void fetch_inner(struct kq *kq, int ep, short filter, int room)
 {
     struct epoll_event ev[64];
-    int n = epoll_wait(ep, ev, room < 64 ? room : 64, 0);
 
-    for (int i = 0; i < n; i++) {
-        int fd = (int)(uint32_t)ev[i].data.u64;
-        uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
-        struct knote **slot = fd_slot(kq, filter, fd, false);
-        struct knote *kn = slot ? *slot : NULL;
+    /* In chunks until the room is used or nothing more is ready: every
+     * registration is EPOLLONESHOT or edge, so none comes back twice. */
+    while (room > 0) {
+        int want = room < 64 ? room : 64;
+        int n = epoll_wait(ep, ev, want, 0);
 
-        if (kn == NULL || kn->gen != gen)
-            continue; /* left behind by a closed and reused number */
-        kn->revents = ev[i].events;
-        kn->seen = kq->seq;
-        if (!(kn->kev.flags & EV_CLEAR))
-            kn->status |= KN_REARM; /* the EPOLLONESHOT registration is spent */
-        q_push(kq, kn);
+        for (int i = 0; i < n; i++) {
+            int fd = (int)(uint32_t)ev[i].data.u64;
+            uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
+            struct knote **slot = fd_slot(kq, filter, fd, false);
+            struct knote *kn = slot ? *slot : NULL;
+
+            if (kn == NULL || kn->gen != gen)
+                continue; /* left behind by a closed and reused number */
+            kn->revents = ev[i].events;
+            kn->seen = kq->seq;
+            if (!(kn->kev.flags & EV_CLEAR))
+                kn->status |= KN_REARM; /* the EPOLLONESHOT registration is spent */
+            q_push(kq, kn);
+        }
+        if (n < want)
+            break;
+        room -= n;
     }
 }
 

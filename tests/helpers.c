@@ -1,0 +1,218 @@
+/*
+ * helpers.c - descriptors, clocks and signals for the pollux tests.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+void sleep_ns(int64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* tracked[fd] != 0 for every descriptor a helper opened and nobody closed. */
+static unsigned char *tracked;
+static size_t tracked_size;
+
+void fd_track(int fd)
+{
+    assert_true(fd >= 0);
+    if ((size_t)fd >= tracked_size) {
+        size_t n = tracked_size ? tracked_size : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        unsigned char *t = realloc(tracked, n);
+        assert_non_null(t);
+        memset(t + tracked_size, 0, n - tracked_size);
+        tracked = t;
+        tracked_size = n;
+    }
+    tracked[fd] = 1;
+}
+
+void fd_untrack(int fd)
+{
+    if (fd >= 0 && (size_t)fd < tracked_size)
+        tracked[fd] = 0;
+}
+
+void fd_close(int fd)
+{
+    if (fd < 0)
+        return;
+    fd_untrack(fd);
+    close(fd);
+}
+
+void fd_close_all(void)
+{
+    for (size_t i = 0; i < tracked_size; i++)
+        if (tracked[i])
+            close((int)i);
+    free(tracked);
+    tracked = NULL;
+    tracked_size = 0;
+}
+
+int fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    assert_true(fl >= 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+}
+
+void make_pipe(int fds[2])
+{
+    assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    fd_track(fds[0]);
+    fd_track(fds[1]);
+}
+
+void make_socketpair(int fds[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    fd_track(fds[0]);
+    fd_track(fds[1]);
+}
+
+int tcp_listener(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    fd_track(fd);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = 0;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+void tcp_pair(int *client, int *server)
+{
+    uint16_t port;
+    int lfd = tcp_listener(&port);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c >= 0);
+    fd_track(c);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    fd_track(s);
+    fd_close(lfd);
+    set_nonblock(c);
+    set_nonblock(s);
+    *client = c;
+    *server = s;
+}
+
+int make_regular_file(void)
+{
+    char path[] = "/tmp/pollux-test-XXXXXX";
+    int fd = mkostemp(path, O_CLOEXEC);
+    assert_true(fd >= 0);
+    fd_track(fd);
+    unlink(path);
+    assert_int_equal(write(fd, "hello", 5), 5);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+void write_byte(int fd)
+{
+    ssize_t n;
+    do
+        n = write(fd, "x", 1);
+    while (n < 0 && errno == EINTR);
+    assert_int_equal(n, 1);
+}
+
+void drain(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+}
+
+void sig_install(int signo, void (*handler)(int), struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: interrupted calls fail with EINTR */
+    assert_int_equal(sigaction(signo, &sa, old), 0);
+}
+
+void sig_restore(int signo, const struct sigaction *old)
+{
+    sigaction(signo, old, NULL);
+}
+
+long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = { rl.rlim_max, rl.rlim_max };
+        setrlimit(RLIMIT_NOFILE, &want); /* may be refused, e.g. under valgrind */
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
+}

@@ -1,0 +1,59 @@
+/*
+ * helpers.h - descriptors, clocks and signals for the pollux tests.
+ *
+ * Every descriptor a helper opens is tracked, so that a test's teardown can
+ * close what a failed assertion left open (cmocka jumps out of the test).
+ * Close tracked descriptors with fd_close(), never with close().
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_TEST_HELPERS_H
+#define POLLUX_TEST_HELPERS_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S  INT64_C(1000000000)
+
+/* Clocks, in nanoseconds. */
+int64_t now_ns(void);      /* CLOCK_MONOTONIC */
+int64_t cpu_ns(void);      /* CLOCK_PROCESS_CPUTIME_ID */
+void sleep_ns(int64_t ns); /* sleeps the whole time, retrying on EINTR */
+
+/* Descriptor tracking. */
+void fd_track(int fd);
+void fd_untrack(int fd);
+void fd_close(int fd);    /* close and untrack; ignores -1 */
+void fd_close_all(void);  /* close everything still tracked */
+int fd_is_open(int fd);
+
+void set_nonblock(int fd);
+
+/* Non-blocking, close-on-exec pairs. fds[0] reads, fds[1] writes (pipe). */
+void make_pipe(int fds[2]);
+void make_socketpair(int fds[2]);
+
+/* A listening TCP socket on 127.0.0.1 with an ephemeral port (stored in
+ * *port, host order). Blocking. */
+int tcp_listener(uint16_t *port);
+/* A connected loopback TCP pair, both ends non-blocking. */
+void tcp_pair(int *client, int *server);
+
+/* A read-write regular file (already unlinked). */
+int make_regular_file(void);
+
+/* Write one byte / read everything available (non-blocking fd). */
+void write_byte(int fd);
+void drain(int fd);
+
+/* Install handler for signo without SA_RESTART (so that blocking calls
+ * fail with EINTR); the old action is stored in *old. */
+void sig_install(int signo, void (*handler)(int), struct sigaction *old);
+void sig_restore(int signo, const struct sigaction *old);
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (best effort) and return
+ * the resulting soft limit. */
+long raise_fd_limit(void);
+
+#endif
