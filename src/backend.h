@@ -32,6 +32,11 @@
  * keeps the user's, so that unregister and modify still work. */
 #define BACKEND_NVAL 0x8000u
 
+/* Readiness bit a backend may report: a deferred change found that the
+ * number now names a file the kernel will not watch (epoll and a regular
+ * file); the core reports it as always ready from now on. */
+#define BACKEND_ALWAYS_READY_NOW 0x4000u
+
 /* How timer.c makes the wait end at the next timer deadline. */
 enum timer_source_kind {
     TIMER_SOURCE_TIMERFD, /* a timerfd per clock, watched like any fd (Linux) */
@@ -64,7 +69,8 @@ struct backend_ops {
      * (-EBADF when fd is not open). */
     int (*add)(pollux *p, int fd, uint32_t mask);
     /* Change the mask of a watched fd; also re-arms a native ONESHOT and
-     * must re-establish the watch when the number now names another file. */
+     * must re-establish the watch when the number now names another file
+     * (which the backend may check at its next wait). */
     int (*mod)(pollux *p, int fd, uint32_t old_mask, uint32_t mask);
     /* Stop watching fd. Must succeed (return 0) when fd was closed. */
     int (*del)(pollux *p, int fd, uint32_t old_mask);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -26,6 +27,11 @@ struct epoll_state {
     bool have_pwait2; /* cleared when the kernel says ENOSYS */
     int buffer_size;
     struct epoll_event *buffer;
+    /* Numbers whose unchanged mask is to be checked at the next wait. */
+    int *recheck;
+    int recheck_count, recheck_size;
+    uint8_t *rechecking; /* indexed by fd: on the recheck list */
+    int rechecking_size;
 };
 
 static uint32_t to_epoll(uint32_t mask)
@@ -82,6 +88,8 @@ static void epoll_backend_destroy(pollux *p)
     struct epoll_state *s = p->backend;
     close(s->epfd);
     free(s->buffer);
+    free(s->recheck);
+    free(s->rechecking);
     free(s);
 }
 
@@ -101,19 +109,56 @@ static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
     return r;
 }
 
+static int grow(void **array, int *size, int needed, size_t item)
+{
+    if (needed <= *size)
+        return 0;
+    int size2 = *size ? *size : 64;
+    while (size2 < needed)
+        size2 *= 2;
+    void *grown = realloc(*array, (size_t)size2 * item);
+    if (grown == NULL)
+        return -ENOMEM;
+    memset((char *)grown + (size_t)*size * item, 0, (size_t)(size2 - *size) * item);
+    *array = grown;
+    *size = size2;
+    return 0;
+}
+
+/* Put fd on the recheck list; 0, or -ENOMEM (then check it now instead). */
+static int recheck_later(struct epoll_state *s, int fd)
+{
+    if (fd < s->rechecking_size && s->rechecking[fd])
+        return 0;
+    if (grow((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
+        || grow((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
+        return -ENOMEM;
+    s->rechecking[fd] = 1;
+    s->recheck[s->recheck_count++] = fd;
+    return 0;
+}
+
+static void recheck_forget(struct epoll_state *s, int fd)
+{
+    if (fd < s->rechecking_size)
+        s->rechecking[fd] = 0; /* its list entry is skipped */
+}
+
 static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
     struct epoll_state *s = p->backend;
     /*
-     * An unchanged level-triggered mask: ADD answers EEXIST when this very
-     * file is still watched (the watch is keyed by file and number), which
-     * is all there is to check, and costs the kernel less than MOD, which
-     * polls the file again. ONESHOT and EDGE need MOD's re-arm.
+     * An unchanged level-triggered mask changes nothing in the kernel; the
+     * only thing to check is decision 1, that the number still names the
+     * watched file. That check waits for the next wait, which runs all of
+     * them in one tight loop (a loop re-registering every watcher pays
+     * one cheap syscall each, with no other work between them). ONESHOT
+     * and EDGE need MOD's re-arm now.
      */
-    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE))) {
-        int r = watch(s, fd, mask);
-        return r == -EEXIST ? 0 : r;
-    }
+    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE))
+        && recheck_later(s, fd) == 0)
+        return 0;
+    recheck_forget(s, fd); /* MOD re-establishes by itself */
     int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
         return epoll_backend_add(p, fd, mask);
@@ -124,6 +169,7 @@ static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
 {
     (void)old_mask;
     struct epoll_state *s = p->backend;
+    recheck_forget(s, fd);
     /* ENOENT and EBADF mean the fd was closed: the kernel already forgot it. */
     ctl(s, EPOLL_CTL_DEL, fd, 0);
     return 0;
@@ -143,6 +189,36 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
     return epoll_wait(s->epfd, s->buffer, max, ns_to_ms_rounded_up(timeout_ns));
 }
 
+/*
+ * ADD answers EEXIST when this very file is still watched (the watch is
+ * keyed by file and number), and watches the file the number now names
+ * otherwise: decision 1. It costs the kernel less than MOD, which polls
+ * the file again. A closed number is left alone, as epoll already forgot
+ * it; a regular file is reported to the core in out[]. Returns how many
+ * reports it stored.
+ */
+static int run_rechecks(pollux *p, struct epoll_state *s, pollux_event *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < s->recheck_count; i++) {
+        int fd = s->recheck[i];
+        if (!s->rechecking[fd])
+            continue;
+        s->rechecking[fd] = 0;
+        uint32_t mask = core_kernel_mask(p, fd);
+        if (mask == 0)
+            continue;
+        int r = watch(s, fd, mask);
+        if (r == BACKEND_ALWAYS_READY && n < max) {
+            out[n].fd = fd;
+            out[n].events = BACKEND_ALWAYS_READY_NOW;
+            n++;
+        }
+    }
+    s->recheck_count = 0;
+    return n;
+}
+
 static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     struct epoll_state *s = p->backend;
@@ -155,6 +231,9 @@ static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t tim
         s->buffer = grown;
         s->buffer_size = max;
     }
+    int reports = s->recheck_count > 0 ? run_rechecks(p, s, out, max) : 0;
+    if (reports > 0)
+        return reports; /* the core reports those files itself, at once */
     int n = kernel_wait(s, max, timeout_ns);
     if (n < 0)
         return -errno;

@@ -89,6 +89,10 @@ void wake_close(struct wake_channel *w);
 int  wake_signal(struct wake_channel *w);
 void wake_drain(struct wake_channel *w);
 
+/* pollux.c: the mask the backend was last given for fd (0: not watched),
+ * for a backend that applies a change later. */
+uint32_t core_kernel_mask(const pollux *p, int fd);
+
 /* pollux.c: (re)create the slot array entry for an internal descriptor */
 int core_watch_internal(pollux *p, int fd, enum fd_role role);
 void core_unwatch_internal(pollux *p, int fd);

@@ -306,6 +306,21 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     if (e == NULL)
         return -ENOENT;
 
+    /* The common case, a watched registration keeping its mask (a loop
+     * re-registering its watchers): one backend call, nothing to undo. */
+    uint32_t wanted = wanted_mask(p, events, 0);
+    if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted) {
+        err = p->ops->mod(p, fd, wanted, wanted);
+        if (err == 0) {
+            e->interest = events;
+            p->fd_data[fd] = data;
+            return 0;
+        }
+        if (err < 0)
+            return err; /* the old setting stays */
+        /* BACKEND_ALWAYS_READY: the number now names a regular file */
+    }
+
     /* Modify re-arms a fired ONESHOT and forgets that the number was seen
      * closed: the caller says it names a file worth watching again. */
     uint8_t saved_flags = e->flags;
@@ -342,6 +357,11 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     if (was_always_ready)
         sync_ready_flag(p);
     return 0;
+}
+
+uint32_t core_kernel_mask(const pollux *p, int fd)
+{
+    return fd < p->fds_size ? p->fds[fd].kernel : 0;
 }
 
 int core_watch_internal(pollux *p, int fd, enum fd_role role)
@@ -560,6 +580,13 @@ static bool deliver(pollux *p, pollux_event *ev)
          * sibling would wake every wait. */
         p->ops->del(p, fd, e->kernel);
         e->kernel = 0;
+        return false;
+    }
+    if (ready & BACKEND_ALWAYS_READY_NOW) {
+        /* Reported below, with the other always-ready files. */
+        e->kernel = 0;
+        if (!(e->flags & FD_ALWAYS_READY))
+            always_ready_add(p, fd);
         return false;
     }
     if (ready & BACKEND_NVAL) {

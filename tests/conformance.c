@@ -1636,6 +1636,47 @@ static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_f
     expect_nothing(p, 0);
 }
 
+/* Decision 1 when the number now names a regular file, which epoll
+ * refuses: it is reported ready from then on, like any regular file. */
+static void modify_after_number_reused_by_a_regular_file_reports_it_ready(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    int f = make_regular_file();
+    if (f != n) {
+        assert_int_equal(dup3(f, n, O_CLOEXEC), n);
+        fd_track(n);
+        fd_close(f);
+    }
+    assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
+    expect_only(p, n, POLLUX_READ, &tok[1]);
+    expect_only(p, n, POLLUX_READ, &tok[1]); /* level: ready every time */
+    assert_ret(pollux_unregister(p, n), 0);
+    expect_nothing(p, 0);
+}
+
+/* A modify that keeps the mask and an unregister before the next wait:
+ * nothing of the modify survives (epoll checks such a modify later). */
+static void unregister_right_after_an_unchanged_modify_stops_reports(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_modify(p, a[0], POLLUX_READ, &tok[1]), 0);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    write_byte(a[1]);
+    expect_nothing(p, 10 * NS_PER_MS);
+    /* And registering it again afterwards works normally. */
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[2]), 0);
+    expect_only(p, a[0], POLLUX_READ, &tok[2]);
+}
+
 /* Decision 6: descriptors >= FD_SETSIZE (1024) work on every backend. */
 static void fd_above_fd_setsize_is_supported(void **state)
 {
@@ -2038,6 +2079,8 @@ int main(int argc, char **argv)
 
         T(closed_registered_fd_neither_fails_nor_spins),
         T(modify_after_number_reused_watches_the_new_file),
+        T(modify_after_number_reused_by_a_regular_file_reports_it_ready),
+        T(unregister_right_after_an_unchanged_modify_stops_reports),
         T(modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_file),
         T(fd_above_fd_setsize_is_supported),
 
