@@ -23,7 +23,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "internal.h"
+#include "poll_events.h"
 
 struct devpoll_state {
     int dpfd;
@@ -34,33 +36,6 @@ struct devpoll_state {
     int registered;          /* how many descriptors the driver has */
     int next_fd;             /* fairness: results from this fd on go first */
 };
-
-static short to_poll(uint32_t mask)
-{
-    short ev = 0;
-    if (mask & POLLUX_READ)  ev |= POLLIN;
-    if (mask & POLLUX_WRITE) ev |= POLLOUT;
-    if (mask & POLLUX_PRI)   ev |= POLLPRI;
-#ifdef POLLRDHUP
-    if (mask & POLLUX_RDHUP) ev |= POLLRDHUP;
-#endif
-    return ev;
-}
-
-static uint32_t from_poll(short ev)
-{
-    uint32_t bits = 0;
-    if (ev & POLLIN)   bits |= POLLUX_READ;
-    if (ev & POLLOUT)  bits |= POLLUX_WRITE;
-    if (ev & POLLPRI)  bits |= POLLUX_PRI;
-#ifdef POLLRDHUP
-    if (ev & POLLRDHUP) bits |= POLLUX_RDHUP;
-#endif
-    if (ev & POLLHUP)  bits |= POLLUX_HUP;
-    if (ev & POLLERR)  bits |= POLLUX_ERR;
-    if (ev & POLLNVAL) bits |= BACKEND_NVAL;
-    return bits;
-}
 
 static int devpoll_backend_init(pollux *p)
 {
@@ -88,14 +63,10 @@ static void devpoll_backend_destroy(pollux *p)
 
 static int queue_change(struct devpoll_state *s, int fd, short events)
 {
-    if (s->change_count == s->change_size) {
-        int size = s->change_size ? s->change_size * 2 : 64;
-        struct pollfd *grown = realloc(s->changes, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->changes = grown;
-        s->change_size = size;
-    }
+    int err = grow_array((void **)&s->changes, &s->change_size, s->change_count + 1,
+                         sizeof *s->changes);
+    if (err < 0)
+        return err;
     s->changes[s->change_count++] = (struct pollfd){ .fd = fd, .events = events };
     return 0;
 }
@@ -122,7 +93,7 @@ static int devpoll_backend_add(pollux *p, int fd, uint32_t mask)
     struct devpoll_state *s = p->backend;
     if (fcntl(fd, F_GETFD) < 0)
         return -EBADF; /* the driver would only say POLLNVAL later */
-    int err = queue_change(s, fd, to_poll(mask));
+    int err = queue_change(s, fd, to_poll_events(mask));
     if (err == 0)
         s->registered++;
     return err;
@@ -135,7 +106,7 @@ static int devpoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t ma
     /* Writing a new mask would OR it into the old one: remove first. */
     int err = queue_change(s, fd, POLLREMOVE);
     if (err == 0)
-        err = queue_change(s, fd, to_poll(mask));
+        err = queue_change(s, fd, to_poll_events(mask));
     return err;
 }
 
@@ -159,7 +130,7 @@ static int rotate_out(struct devpoll_state *s, int got, pollux_event *out, int m
             if ((pass == 0) != (fd >= s->next_fd))
                 continue;
             out[n].fd = fd;
-            out[n].events = from_poll(s->ready[i].revents);
+            out[n].events = from_poll_events(s->ready[i].revents);
             n++;
         }
     }

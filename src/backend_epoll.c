@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "internal.h"
 
 /* One epoll_wait() never asks for more than this: fairness comes from the
@@ -109,29 +110,13 @@ static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
     return r;
 }
 
-static int grow(void **array, int *size, int needed, size_t item)
-{
-    if (needed <= *size)
-        return 0;
-    int size2 = *size ? *size : 64;
-    while (size2 < needed)
-        size2 *= 2;
-    void *grown = realloc(*array, (size_t)size2 * item);
-    if (grown == NULL)
-        return -ENOMEM;
-    memset((char *)grown + (size_t)*size * item, 0, (size_t)(size2 - *size) * item);
-    *array = grown;
-    *size = size2;
-    return 0;
-}
-
 /* Put fd on the recheck list; 0, or -ENOMEM (then check it now instead). */
 static int recheck_later(struct epoll_state *s, int fd)
 {
     if (fd < s->rechecking_size && s->rechecking[fd])
         return 0;
-    if (grow((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
-        || grow((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
+    if (grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
+        || grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
         return -ENOMEM;
     s->rechecking[fd] = 1;
     s->recheck[s->recheck_count++] = fd;

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "internal.h"
 
 /* EVFILT_USER's identifier for the wake-up. */
@@ -46,26 +47,11 @@ struct kqueue_state {
     int backlog_count, backlog_size;
 };
 
-static int grow(void **array, int *size, int needed, size_t item)
-{
-    if (needed <= *size)
-        return 0;
-    int size2 = *size ? *size : 64;
-    while (size2 < needed)
-        size2 *= 2;
-    void *grown = realloc(*array, (size_t)size2 * item);
-    if (grown == NULL)
-        return -ENOMEM;
-    *array = grown;
-    *size = size2;
-    return 0;
-}
-
 /* slot_of with every new entry -1 ("no merged event yet"). */
 static int reserve_slots(struct kqueue_state *s, int fd)
 {
     int old = s->slot_size;
-    int err = grow((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
+    int err = grow_array((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
     for (int i = old; err == 0 && i < s->slot_size; i++)
         s->slot_of[i] = -1;
     return err;
@@ -74,7 +60,7 @@ static int reserve_slots(struct kqueue_state *s, int fd)
 static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
                         unsigned short flags, unsigned fflags, int64_t data, void *udata)
 {
-    int err = grow((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
+    int err = grow_array((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
     if (err < 0)
         return err;
     EV_SET(&s->changes[s->change_count], ident, filter, flags, fflags, data, udata);
@@ -162,7 +148,7 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
 static int flush_now(struct kqueue_state *s, int first)
 {
     int count = s->change_count;
-    int err = grow((void **)&s->results, &s->results_size, count, sizeof *s->results);
+    int err = grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
     if (err < 0)
         return err;
     for (int i = 0; i < count; i++)
@@ -190,7 +176,7 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
      * filters mean something else, so the core reports them itself. */
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return BACKEND_ALWAYS_READY;
-    int err = grow((void **)&s->kind_of, &s->kind_size, fd + 1, sizeof *s->kind_of);
+    int err = grow_array((void **)&s->kind_of, &s->kind_size, fd + 1, sizeof *s->kind_of);
     if (err < 0)
         return err;
     s->kind_of[fd] = S_ISSOCK(st.st_mode) ? KIND_SOCKET : KIND_OTHER;
@@ -260,7 +246,7 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
         slot = (*n)++;
         ev = &out[slot];
     } else {
-        int err = grow((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+        int err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
                        sizeof *s->backlog);
         if (err < 0)
             return err;
@@ -342,7 +328,7 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
     /* A descriptor has up to two filters: ask for enough to merge them,
      * plus room for an error entry per queued change. */
     int room = 2 * (max - n) + s->change_count;
-    int err = grow((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
     if (err < 0)
         return err;
     struct timespec ts = ns_to_timespec(n > 0 ? 0 : timeout_ns);

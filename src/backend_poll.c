@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "poll_events.h"
 
 struct poll_state {
     struct pollfd *set;
@@ -28,33 +29,6 @@ struct poll_state {
     int slot_of_size;
     int next;         /* where the next scan of results starts */
 };
-
-static short to_poll(uint32_t mask)
-{
-    short ev = 0;
-    if (mask & POLLUX_READ)  ev |= POLLIN;
-    if (mask & POLLUX_WRITE) ev |= POLLOUT;
-    if (mask & POLLUX_PRI)   ev |= POLLPRI;
-#ifdef POLLRDHUP
-    if (mask & POLLUX_RDHUP) ev |= POLLRDHUP;
-#endif
-    return ev;
-}
-
-static uint32_t from_poll(short ev)
-{
-    uint32_t bits = 0;
-    if (ev & POLLIN)   bits |= POLLUX_READ;
-    if (ev & POLLOUT)  bits |= POLLUX_WRITE;
-    if (ev & POLLPRI)  bits |= POLLUX_PRI;
-#ifdef POLLRDHUP
-    if (ev & POLLRDHUP) bits |= POLLUX_RDHUP;
-#endif
-    if (ev & POLLHUP)  bits |= POLLUX_HUP;
-    if (ev & POLLERR)  bits |= POLLUX_ERR;
-    if (ev & POLLNVAL) bits |= BACKEND_NVAL;
-    return bits;
-}
 
 static int poll_backend_init(pollux *p)
 {
@@ -107,7 +81,7 @@ static int poll_backend_add(pollux *p, int fd, uint32_t mask)
     if (err < 0)
         return err;
     s->slot_of[fd] = s->count;
-    s->set[s->count++] = (struct pollfd){ .fd = fd, .events = to_poll(mask) };
+    s->set[s->count++] = (struct pollfd){ .fd = fd, .events = to_poll_events(mask) };
     return 0;
 }
 
@@ -116,7 +90,7 @@ static int poll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
     (void)old_mask;
     struct poll_state *s = p->backend;
-    s->set[s->slot_of[fd]].events = to_poll(mask);
+    s->set[s->slot_of[fd]].events = to_poll_events(mask);
     return 0;
 }
 
@@ -157,7 +131,7 @@ static int poll_backend_wait(pollux *p, pollux_event *out, int max, int64_t time
         if (s->set[i].revents == 0)
             continue;
         out[n].fd = s->set[i].fd;
-        out[n].events = from_poll(s->set[i].revents);
+        out[n].events = from_poll_events(s->set[i].revents);
         n++;
         s->next = i + 1;
     }

@@ -208,6 +208,16 @@ static int check_interest(const pollux *p, uint32_t events)
     return 0;
 }
 
+/* The checks register and modify share, in the contract's order. */
+static int check_call(const pollux *p, int fd, uint32_t events)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    return check_interest(p, events);
+}
+
 /* The mask the kernel should have for an entry: 0 means "not watched". */
 static uint32_t wanted_mask(const pollux *p, uint32_t interest, uint8_t flags)
 {
@@ -258,11 +268,7 @@ static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
 
 POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
 {
-    if (p == NULL)
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    int err = check_interest(p, events);
+    int err = check_call(p, fd, events);
     if (err < 0)
         return err;
     if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
@@ -295,11 +301,7 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
 
 POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
 {
-    if (p == NULL)
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    int err = check_interest(p, events);
+    int err = check_call(p, fd, events);
     if (err < 0)
         return err;
     struct fd_entry *e = user_entry(p, fd);
