@@ -51,19 +51,6 @@ static pollux_backend g_backend;
 /* ------------------------------------------------------------------ */
 /* Assertions with readable messages                                   */
 
-static const char *errname(int r)
-{
-    return r < 0 ? strerror(-r) : "success";
-}
-
-#define assert_ret(expr, want)                                                   \
-    do {                                                                         \
-        int r_ = (expr);                                                         \
-        int w_ = (want);                                                         \
-        if (r_ != w_)                                                            \
-            fail_msg("%s returned %d (%s), expected %d (%s)", #expr, r_,         \
-                     errname(r_), w_, errname(w_));                              \
-    } while (0)
 
 static const char *bits_str(uint32_t b, char *buf, size_t size)
 {
@@ -1974,25 +1961,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s BACKEND (select, poll, epoll, kqueue, devpoll)\n", argv[0]);
         return 2;
     }
-    int found = 0;
-    for (int b = POLLUX_BACKEND_AUTO + 1; pollux_backend_name((pollux_backend)b); b++) {
-        if (strcmp(pollux_backend_name((pollux_backend)b), argv[1]) == 0) {
-            g_backend = (pollux_backend)b;
-            found = 1;
-            break;
-        }
-    }
-    if (!found) {
-        fprintf(stderr, "%s: unknown backend '%s'\n", argv[0], argv[1]);
-        return 2;
-    }
-    pollux *probe = NULL;
-    int r = pollux_new(&probe, g_backend);
-    if (r == -ENOTSUP) {
-        fprintf(stderr, "%s: backend '%s' is not available here\n", argv[0], argv[1]);
-        return 77; /* skipped */
-    }
-    pollux_free(probe);
+    g_backend = backend_from_argument(argv[0], argv[1]);
 
     signal(SIGPIPE, SIG_IGN);
     struct sigaction old;

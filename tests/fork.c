@@ -245,22 +245,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
         return 2;
     }
-    int found = 0;
-    for (int b = POLLUX_BACKEND_SELECT; b <= POLLUX_BACKEND_DEVPOLL; b++) {
-        const char *name = pollux_backend_name((pollux_backend)b);
-        if (strcmp(name, argv[1]) == 0) {
-            g_backend = (pollux_backend)b;
-            found = 1;
-        }
-    }
-    if (!found) {
-        fprintf(stderr, "unknown backend '%s'\n", argv[1]);
-        return 2;
-    }
-    if (!((pollux_backends() >> g_backend) & 1u)) {
-        printf("backend %s is not available here: skipped\n", argv[1]);
-        return 77;
-    }
+    g_backend = backend_from_argument(argv[0], argv[1]);
     const struct CMUnitTest tests[] = {
         T(child_reports_what_the_parent_registered),
         T(what_the_child_does_leaves_the_parent_poller_alone),

@@ -216,3 +216,23 @@ long raise_fd_limit(void)
     }
     return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 }
+
+const char *errname(int r)
+{
+    return r < 0 ? strerror(-r) : "success";
+}
+
+pollux_backend backend_from_argument(const char *program, const char *name)
+{
+    for (int b = POLLUX_BACKEND_SELECT; pollux_backend_name((pollux_backend)b); b++) {
+        if (strcmp(pollux_backend_name((pollux_backend)b), name) != 0)
+            continue;
+        if (!((pollux_backends() >> b) & 1u)) {
+            printf("%s: backend '%s' is not available here: skipped\n", program, name);
+            exit(77);
+        }
+        return (pollux_backend)b;
+    }
+    fprintf(stderr, "%s: unknown backend '%s'\n", program, name);
+    exit(2);
+}

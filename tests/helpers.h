@@ -13,8 +13,28 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "pollux.h"
+
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S  INT64_C(1000000000)
+
+/* "success", or strerror(-r) for a negative errno result. */
+const char *errname(int r);
+
+/* expr must return want; a failure names both values (cmocka's fail_msg). */
+#define assert_ret(expr, want)                                                   \
+    do {                                                                         \
+        int r_ = (expr);                                                         \
+        int w_ = (want);                                                         \
+        if (r_ != w_)                                                            \
+            fail_msg("%s returned %d (%s), expected %d (%s)", #expr, r_,         \
+                     errname(r_), w_, errname(w_));                              \
+    } while (0)
+
+/* The backend a per-backend suite was asked to run on (argv[1]): exits
+ * with 2 for an unknown name and with 77, meson's "skipped", for one that
+ * is not usable here. */
+pollux_backend backend_from_argument(const char *program, const char *name);
 
 /* Clocks, in nanoseconds. */
 int64_t now_ns(void);      /* CLOCK_MONOTONIC */

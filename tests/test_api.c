@@ -21,25 +21,13 @@
 #include <cmocka.h>
 
 #include "pollux.h"
+#include "helpers.h"
 
 #define LAST_BACKEND POLLUX_BACKEND_DEVPOLL
 
 static char **g_built;  /* backend names given on the command line */
 static int g_built_count;
 
-static const char *errname(int r)
-{
-    return r < 0 ? strerror(-r) : "success";
-}
-
-#define assert_ret(expr, want)                                                   \
-    do {                                                                         \
-        int r_ = (expr);                                                         \
-        int w_ = (want);                                                         \
-        if (r_ != w_)                                                            \
-            fail_msg("%s returned %d (%s), expected %d (%s)", #expr, r_,         \
-                     errname(r_), w_, errname(w_));                              \
-    } while (0)
 
 static int available(pollux_backend b)
 {
