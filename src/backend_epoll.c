@@ -184,23 +184,22 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
  */
 static int run_rechecks(pollux *p, struct epoll_state *s, pollux_event *out, int max)
 {
-    int n = 0;
-    for (int i = 0; i < s->recheck_count; i++) {
+    int n = 0, i = 0;
+    for (; i < s->recheck_count && n < max; i++) {
         int fd = s->recheck[i];
         if (!s->rechecking[fd])
             continue;
         s->rechecking[fd] = 0;
         uint32_t mask = core_kernel_mask(p, fd);
-        if (mask == 0)
-            continue;
-        int r = watch(s, fd, mask);
-        if (r == BACKEND_ALWAYS_READY && n < max) {
+        if (mask != 0 && watch(s, fd, mask) == BACKEND_ALWAYS_READY) {
             out[n].fd = fd;
             out[n].events = BACKEND_ALWAYS_READY_NOW;
             n++;
         }
     }
-    s->recheck_count = 0;
+    /* Without room for more reports, the rest waits for the next call. */
+    s->recheck_count -= i;
+    memmove(s->recheck, s->recheck + i, (size_t)s->recheck_count * sizeof *s->recheck);
     return n;
 }
 

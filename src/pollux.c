@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "internal.h"
 #include "timer.h"
 
@@ -141,14 +142,10 @@ static struct fd_entry *user_entry(pollux *p, int fd)
 
 static int always_ready_add(pollux *p, int fd)
 {
-    if (p->always_ready_count == p->always_ready_size) {
-        int size = p->always_ready_size ? p->always_ready_size * 2 : 8;
-        int *grown = realloc(p->always_ready, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        p->always_ready = grown;
-        p->always_ready_size = size;
-    }
+    int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
+                         p->always_ready_count + 1, sizeof *p->always_ready);
+    if (err < 0)
+        return err;
     p->always_ready[p->always_ready_count++] = fd;
     p->fds[fd].flags |= FD_ALWAYS_READY;
     return 0;
@@ -183,7 +180,7 @@ static void sync_ready_flag(pollux *p)
 
 static void always_ready_remove(pollux *p, int fd)
 {
-    p->fds[fd].flags &= ~FD_ALWAYS_READY & 7u;
+    p->fds[fd].flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
     for (int i = 0; i < p->always_ready_count; i++) {
         if (p->always_ready[i] == fd) {
             p->always_ready[i] = p->always_ready[--p->always_ready_count];
@@ -326,7 +323,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     /* Modify re-arms a fired ONESHOT and forgets that the number was seen
      * closed: the caller says it names a file worth watching again. */
     uint8_t saved_flags = e->flags;
-    e->flags &= ~(FD_DISARMED | FD_CLOSED) & 7u;
+    e->flags &= ~(FD_DISARMED | FD_CLOSED) & FD_FLAGS_ALL;
     err = apply_mask(p, fd, e, wanted_mask(p, events, e->flags));
     if (err < 0) {
         /* The old setting stays; apply_mask kept kernel and ALWAYS_READY true. */
