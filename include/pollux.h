@@ -117,7 +117,8 @@ POLLUX_API const char *pollux_version(void);
  * pollux_fileno - a descriptor that polls readable when pollux_wait() has
  * something to report, for nesting a poller in another event loop.
  * Returns the descriptor (owned by the poller: do not close it), or
- * -ENOTSUP for backends with no kernel object (select, poll),
+ * -ENOTSUP for backends with no pollable kernel object (select, poll,
+ * /dev/poll),
  * -EINVAL for a NULL poller.
  */
 POLLUX_API int pollux_fileno(const pollux *p);
