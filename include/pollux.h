@@ -173,7 +173,8 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
 /*
  * pollux_wake - make a wait in progress, or the next one, return a
  * POLLUX_WAKE event. Calls before that report coalesce into one event.
- * Safe from any thread and from a signal handler. Returns 0 or -EINVAL.
+ * Safe from any thread and from a signal handler. Returns 0, -EINVAL, or
+ * the error of writing to the wake channel (the next call tries again).
  */
 POLLUX_API int pollux_wake(pollux *p);
 
@@ -217,7 +218,9 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer);
  * poller inherited from the parent: rebuilds the kernel state and keeps
  * every registration and timer. Nothing the child does afterwards changes
  * the parent's poller. In a process that did not fork it rebuilds as well
- * and returns 0. Returns 0 or a negative errno from creating kernel objects.
+ * and returns 0. Returns 0 or a negative errno from creating kernel
+ * objects; after a failure the poller has no kernel state and every other
+ * call returns -EIO until pollux_after_fork() succeeds or pollux_free().
  */
 POLLUX_API int pollux_after_fork(pollux *p);
 

@@ -110,11 +110,33 @@ static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
     return r;
 }
 
+/*
+ * Drop entries that no longer stand for a pending check (the fd was
+ * unregistered, or a later entry stands for it), so that a loop of modify,
+ * unregister and register between two waits cannot grow the list.
+ */
+static void recheck_compact(struct epoll_state *s)
+{
+    int kept = 0;
+    for (int i = 0; i < s->recheck_count; i++) {
+        int fd = s->recheck[i];
+        if (s->rechecking[fd] == 1) {
+            s->rechecking[fd] = 2; /* kept once */
+            s->recheck[kept++] = fd;
+        }
+    }
+    for (int i = 0; i < kept; i++)
+        s->rechecking[s->recheck[i]] = 1;
+    s->recheck_count = kept;
+}
+
 /* Put fd on the recheck list; 0, or -ENOMEM (then check it now instead). */
 static int recheck_later(struct epoll_state *s, int fd)
 {
     if (fd < s->rechecking_size && s->rechecking[fd])
         return 0;
+    if (s->recheck_count == s->recheck_size)
+        recheck_compact(s);
     if (grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
         || grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
         return -ENOMEM;

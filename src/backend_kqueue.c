@@ -30,17 +30,13 @@
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
 
-/* What a descriptor is, which decides what EV_EOF on its read filter means. */
-enum { KIND_OTHER, KIND_SOCKET };
-
 struct kqueue_state {
     int kq;
+    pid_t owner;             /* a kqueue is not inherited: only its creator closes it */
     struct kevent *changes;  /* handed to the next kevent() call */
     int change_count, change_size;
     struct kevent *results;
     int results_size;
-    uint8_t *kind_of;        /* indexed by fd: KIND_* */
-    int kind_size;
     int *slot_of;            /* indexed by fd: where its merged event is, -1 */
     int slot_size;
     pollux_event *backlog;   /* merged events that found no room: next wait */
@@ -80,6 +76,7 @@ static int kqueue_backend_init(pollux *p)
         return err;
     }
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
+    s->owner = getpid();
     p->backend = s;
 #ifdef EVFILT_USER
     struct kevent wake;
@@ -98,10 +95,12 @@ static int kqueue_backend_init(pollux *p)
 static void kqueue_backend_destroy(pollux *p)
 {
     struct kqueue_state *s = p->backend;
-    close(s->kq);
+    /* In a child the number is not a kqueue (not inherited) and may be
+     * a file the child opened since. */
+    if (getpid() == s->owner)
+        close(s->kq);
     free(s->changes);
     free(s->results);
-    free(s->kind_of);
     free(s->slot_of);
     free(s->backlog);
     free(s);
@@ -123,13 +122,28 @@ static bool wants_read(uint32_t mask)
     return mask & (POLLUX_READ | POLLUX_RDHUP);
 }
 
+/* poll(2)'s view of regular files on the read filter (FreeBSD). */
+#ifdef NOTE_FILE_POLL
+#define READ_FFLAGS NOTE_FILE_POLL
+#else
+#define READ_FFLAGS 0
+#endif
+
 /* Queue the changes that take fd from old_mask to mask. */
 static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
+    /* EV_ADD on an existing knote keeps the EV_ONESHOT and EV_CLEAR it was
+     * created with: a change of mode is a removal and a new add. */
+    if (old_mask != 0 && mask != 0 && ((old_mask ^ mask) & (POLLUX_ONESHOT | POLLUX_EDGE))) {
+        int err = queue_mask(s, fd, old_mask, 0);
+        if (err < 0)
+            return err;
+        old_mask = 0;
+    }
     unsigned short add = EV_ADD | EV_ENABLE | mode_flags(mask);
     int err = 0;
     if (wants_read(mask))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, 0, 0, NULL);
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, NULL);
     else if (wants_read(old_mask))
         err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     if (err == 0 && (mask & POLLUX_WRITE))
@@ -166,9 +180,21 @@ static int flush_now(struct kqueue_state *s, int first)
     return 0;
 }
 
+/* Retrieved reports for fd that found no room are about a registration
+ * that is going away or starting over: drop them. */
+static void backlog_forget(struct kqueue_state *s, int fd)
+{
+    int kept = 0;
+    for (int i = 0; i < s->backlog_count; i++)
+        if (s->backlog[i].fd != fd)
+            s->backlog[kept++] = s->backlog[i];
+    s->backlog_count = kept;
+}
+
 static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct kqueue_state *s = p->backend;
+    backlog_forget(s, fd);
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
@@ -176,12 +202,8 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
      * filters mean something else, so the core reports them itself. */
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return BACKEND_ALWAYS_READY;
-    int err = grow_array((void **)&s->kind_of, &s->kind_size, fd + 1, sizeof *s->kind_of);
-    if (err < 0)
-        return err;
-    s->kind_of[fd] = S_ISSOCK(st.st_mode) ? KIND_SOCKET : KIND_OTHER;
     int first = s->change_count;
-    err = queue_mask(s, fd, 0, mask);
+    int err = queue_mask(s, fd, 0, mask);
     if (err < 0)
         return err;
     err = flush_now(s, first);
@@ -202,13 +224,21 @@ static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mas
 
 static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
 {
+    backlog_forget(p->backend, fd);
     /* Out of memory here only leaves a knote the core ignores. */
     queue_mask(p->backend, fd, old_mask, 0);
     return 0;
 }
 
+/* A socket's peer can shut down one half; a pipe or tty has no halves. */
+static bool is_socket(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 /* Readiness of one returned kevent, in POLLUX bits. */
-static uint32_t readiness(const struct kqueue_state *s, const struct kevent *k)
+static uint32_t readiness(const struct kevent *k)
 {
     int fd = (int)k->ident;
     bool eof = k->flags & EV_EOF;
@@ -216,9 +246,11 @@ static uint32_t readiness(const struct kqueue_state *s, const struct kevent *k)
     if (k->filter == EVFILT_READ) {
         bits = POLLUX_READ;
         /* The peer shut down its writing half; for a pipe or a tty there
-         * is no other half, so it is a hang-up (as epoll and poll say). */
+         * is no other half, so it is a hang-up (as epoll and poll say).
+         * Asked at the time, not at register: the number may name another
+         * file since (decision 1). */
         if (eof)
-            bits |= fd < s->kind_size && s->kind_of[fd] == KIND_SOCKET ? POLLUX_RDHUP : POLLUX_HUP;
+            bits |= is_socket(fd) ? POLLUX_RDHUP : POLLUX_HUP;
     } else if (k->filter == EVFILT_WRITE) {
         bits = POLLUX_WRITE;
         if (eof)
@@ -293,7 +325,7 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
             wake_seen = true;
 #endif
         } else {
-            err = merge(s, out, max, n, (int)k->ident, readiness(s, k));
+            err = merge(s, out, max, n, (int)k->ident, readiness(k));
         }
         if (err < 0)
             return err;

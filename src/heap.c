@@ -71,7 +71,7 @@ static void sift_down(struct heap *h, int i)
     place(h, i, node);
 }
 
-static int reserve(struct heap *h, int id)
+int heap_reserve(struct heap *h, int id)
 {
     if (h->count == h->size) {
         int size = h->size ? h->size * 2 : 64;
@@ -108,7 +108,7 @@ int heap_set(struct heap *h, int id, int64_t deadline)
             sift_down(h, i);
         return 0;
     }
-    int err = reserve(h, id);
+    int err = heap_reserve(h, id);
     if (err < 0)
         return err;
     int i = h->count++;

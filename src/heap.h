@@ -26,6 +26,9 @@ struct heap {
 void heap_init(struct heap *h);
 void heap_free(struct heap *h);
 bool heap_contains(const struct heap *h, int id);
+/* Room for one more node and for id's position: -ENOMEM or 0. After it,
+ * heap_set() of id cannot fail. */
+int  heap_reserve(struct heap *h, int id);
 /* Insert id, or move it if it is already in: -ENOMEM or 0. */
 int  heap_set(struct heap *h, int id, int64_t deadline);
 void heap_remove(struct heap *h, int id);

@@ -41,6 +41,11 @@ struct fd_entry {
     uint32_t kernel : FD_MASK_BITS;   /* the mask the backend has (0: not in the kernel) */
     uint32_t role : 3;                /* enum fd_role */
     uint32_t flags : 3;               /* FD_* */
+    /* The user registered this number, closed it without unregistering,
+     * and the kernel handed the number to one of the poller's own
+     * descriptors (role). The registration lives on, unwatched, so that
+     * unregister succeeds and register says -EEXIST. */
+    uint32_t closed_user : 1;
 };
 
 /* The wake channel: an eventfd, or a non-blocking self-pipe. */
@@ -70,6 +75,7 @@ struct pollux {
     /* Set when the core's own ready sources (timers, always-ready files)
      * found no room in the last wait: they go first in the next. */
     bool own_sources_first;
+    bool files_before_timers; /* and within those, who leads */
 
     struct wake_channel wake;
     /* Kept readable while always-ready files are armed, so that
@@ -96,6 +102,5 @@ uint32_t core_kernel_mask(const pollux *p, int fd);
 
 /* pollux.c: (re)create the slot array entry for an internal descriptor */
 int core_watch_internal(pollux *p, int fd, enum fd_role role);
-void core_unwatch_internal(pollux *p, int fd);
 
 #endif

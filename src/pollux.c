@@ -133,11 +133,14 @@ static int table_reserve(pollux *p, int fd)
     return 0;
 }
 
+/* The user's registration of fd, also one shadowed by an internal
+ * descriptor (closed_user), or NULL. */
 static struct fd_entry *user_entry(pollux *p, int fd)
 {
-    if (fd >= p->fds_size || p->fds[fd].role != FD_USER)
+    if (fd >= p->fds_size)
         return NULL;
-    return &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd];
+    return e->role == FD_USER || e->closed_user ? e : NULL;
 }
 
 static int always_ready_add(pollux *p, int fd)
@@ -205,11 +208,17 @@ static int check_interest(const pollux *p, uint32_t events)
     return 0;
 }
 
+/* After a pollux_after_fork() that failed, the poller has no kernel state;
+ * only pollux_after_fork() (again) and pollux_free() make sense then. */
+#define NO_KERNEL_STATE (-EIO)
+
 /* The checks register and modify share, in the contract's order. */
 static int check_call(const pollux *p, int fd, uint32_t events)
 {
     if (p == NULL)
         return -EINVAL;
+    if (p->backend == NULL)
+        return NO_KERNEL_STATE;
     if (fd < 0)
         return -EBADF;
     return check_interest(p, events);
@@ -304,11 +313,13 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     struct fd_entry *e = user_entry(p, fd);
     if (e == NULL)
         return -ENOENT;
+    if (e->closed_user)
+        return -EBADF; /* the number is the poller's own descriptor now */
 
     /* The common case, a watched registration keeping its mask (a loop
      * re-registering its watchers): one backend call, nothing to undo. */
     uint32_t wanted = wanted_mask(p, events, 0);
-    if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted) {
+    if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted && !(wanted & POLLUX_EXCLUSIVE)) {
         err = p->ops->mod(p, fd, wanted, wanted);
         if (err == 0) {
             e->interest = events;
@@ -341,11 +352,19 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
 {
     if (p == NULL)
         return -EINVAL;
+    if (p->backend == NULL)
+        return NO_KERNEL_STATE;
     if (fd < 0)
         return -EBADF;
     struct fd_entry *e = user_entry(p, fd);
     if (e == NULL)
         return -ENOENT;
+    if (e->closed_user) {
+        e->closed_user = 0; /* the internal descriptor keeps the slot */
+        e->interest = 0;
+        p->fd_data[fd] = NULL;
+        return 0;
+    }
     if (e->kernel != 0)
         p->ops->del(p, fd, e->kernel); /* succeeds for a closed fd */
     bool was_always_ready = e->flags & FD_ALWAYS_READY;
@@ -369,24 +388,27 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
     if (err < 0)
         return err;
     struct fd_entry *e = &p->fds[fd];
-    if (e->role != FD_UNUSED)
+    if (e->role == FD_USER) {
+        /* The kernel gave us a number the user closed without
+         * unregistering: stop watching it for them, keep the registration. */
+        if (e->kernel != 0)
+            p->ops->del(p, fd, e->kernel);
+        if (e->flags & FD_ALWAYS_READY)
+            always_ready_remove(p, fd);
+        e->kernel = 0;
+        e->flags = FD_CLOSED;
+    } else if (e->role != FD_UNUSED) {
         return -EEXIST;
+    }
     err = p->ops->add(p, fd, POLLUX_READ);
     if (err < 0)
         return err;
     if (err == BACKEND_ALWAYS_READY)
         return -EINVAL; /* an internal source must be pollable */
+    e->closed_user = e->role == FD_USER;
     e->role = role;
     e->kernel = POLLUX_READ;
     return 0;
-}
-
-void core_unwatch_internal(pollux *p, int fd)
-{
-    if (fd < 0 || fd >= p->fds_size || p->fds[fd].role == FD_UNUSED)
-        return;
-    p->ops->del(p, fd, p->fds[fd].kernel);
-    p->fds[fd] = (struct fd_entry){ 0 };
 }
 
 /* ---- creation -------------------------------------------------------- */
@@ -464,6 +486,8 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -EINVAL;
     if (p->ops->fileno == NULL)
         return -ENOTSUP;
+    if (p->backend == NULL)
+        return NO_KERNEL_STATE;
     return p->ops->fileno(p);
 }
 
@@ -471,6 +495,8 @@ POLLUX_API int pollux_wake(pollux *p)
 {
     if (p == NULL)
         return -EINVAL;
+    if (p->backend == NULL)
+        return NO_KERNEL_STATE;
     if (p->ops->wake == NULL)
         return wake_signal(&p->wake);
     /* Coalesce as wake_signal() does; the wait clears the flag. */
@@ -478,6 +504,8 @@ POLLUX_API int pollux_wake(pollux *p)
         return 0;
     int saved_errno = errno;
     int err = p->ops->wake(p);
+    if (err < 0)
+        atomic_store(&p->wake.pending, 0); /* nothing was sent: try again next time */
     errno = saved_errno;
     return err;
 }
@@ -517,10 +545,21 @@ POLLUX_API int pollux_after_fork(pollux *p)
     timers_before_rebuild(p);
     close_kernel_state(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
-        if (p->fds[fd].role != FD_USER)
-            p->fds[fd] = (struct fd_entry){ 0 };
-        else
-            p->fds[fd].kernel = 0;
+        struct fd_entry *e = &p->fds[fd];
+        if (e->role != FD_USER && !e->closed_user) {
+            *e = (struct fd_entry){ 0 };
+            continue;
+        }
+        /* Numbers closed now must not be watched again: the new kernel
+         * objects may be about to take them. */
+        bool closed = e->closed_user || fcntl(fd, F_GETFD) < 0;
+        struct fd_entry kept = { .interest = e->interest, .role = FD_USER, .flags = e->flags };
+        *e = kept;
+        if (closed) {
+            if (e->flags & FD_ALWAYS_READY)
+                always_ready_remove(p, fd);
+            e->flags |= FD_CLOSED;
+        }
     }
     int err = open_kernel_state(p);
     if (err < 0)
@@ -534,9 +573,8 @@ POLLUX_API int pollux_after_fork(pollux *p)
         pollux_wake(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
-        if (e->role != FD_USER)
-            continue;
-        /* A number closed meanwhile just stays unwatched, as it was. */
+        if (e->role != FD_USER || (e->flags & FD_CLOSED))
+            continue; /* a closed number stays unwatched until modify */
         if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
             e->flags |= FD_CLOSED;
     }
@@ -636,6 +674,13 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
         struct fd_entry *e = &p->fds[fd];
         if (!always_ready_armed(e))
             continue;
+        if (fcntl(fd, F_GETFD) < 0) {
+            /* Closed without unregistering: no kernel will say so, and a
+             * file reported ready forever would make the caller spin.
+             * Disarmed until modify or unregister, like a closed number. */
+            e->flags |= FD_DISARMED | FD_CLOSED;
+            continue;
+        }
         out[n].fd = fd;
         out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
         out[n].count = 0;
@@ -677,6 +722,22 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
     return n;
 }
 
+/* The core's own sources, timers and always-ready files, taking turns at
+ * leading so that an always-due timer cannot crowd out the files. */
+static int collect_own(pollux *p, pollux_event *out, int max)
+{
+    int n;
+    if (p->files_before_timers) {
+        n = collect_always_ready(p, out, max);
+        n += timers_collect(p, out + n, max - n);
+    } else {
+        n = timers_collect(p, out, max);
+        n += collect_always_ready(p, out + n, max - n);
+    }
+    p->files_before_timers = !p->files_before_timers;
+    return n;
+}
+
 /*
  * One round: the sources the core reports itself (timers, always-ready
  * files) and the kernel's. Whoever was left without room last time goes
@@ -692,20 +753,16 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 
     bool own_first = own_ready && p->own_sources_first;
     int n = 0;
-    if (own_first) {
-        n += timers_collect(p, out + n, max - n);
-        n += collect_always_ready(p, out + n, max - n);
-    }
+    if (own_first)
+        n += collect_own(p, out + n, max - n);
     if (n < max) {
         int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
         if (r < 0)
             return n > 0 ? n : r;
         n += r;
     }
-    if (!own_first) {
-        n += timers_collect(p, out + n, max - n);
-        n += collect_always_ready(p, out + n, max - n);
-    }
+    if (!own_first)
+        n += collect_own(p, out + n, max - n);
     if (p->timers != NULL) {
         timers_arm_sources(p); /* for pollux_fileno() users that never block */
         sync_ready_flag(p);    /* due timers may be left for the next call */
@@ -723,6 +780,8 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
 {
     if (p == NULL || events == NULL || max_events < 1)
         return -EINVAL;
+    if (p->backend == NULL)
+        return NO_KERNEL_STATE;
     int64_t deadline = 0;
     if (timeout_ns > 0) {
         int64_t now = clock_now_ns(CLOCK_MONOTONIC);

@@ -282,6 +282,8 @@ static bool arm_queue(pollux *p, int q)
     struct clock_queue *cq = &p->timers->queues[q];
     if (cq->heap.count == 0)
         return true;
+    if (p->backend == NULL)
+        return false; /* a failed pollux_after_fork: nothing to arm */
     if (!ensure_source(p, cq))
         return false;
     int64_t deadline = heap_top(&cq->heap)->deadline;
@@ -318,7 +320,13 @@ int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
         return timeout_ns;
     for (int q = 0; q < QUEUE_COUNT; q++) {
         struct clock_queue *cq = &w->queues[q];
-        if (cq->heap.count == 0 || arm_queue(p, q))
+        if (cq->heap.count == 0)
+            continue;
+        /* Only a timerfd (CANCEL_ON_SET) notices the wall clock being set;
+         * with another source an absolute wall-clock deadline is still
+         * looked at again every WALL_CLOCK_RECHECK_NS. */
+        bool covered = arm_queue(p, q);
+        if (covered && (q != QUEUE_REALTIME || p->ops->timer_source == TIMER_SOURCE_TIMERFD))
             continue;
         int64_t deadline = heap_top(&cq->heap)->deadline;
         int64_t left = deadline - clock_now_ns(cq->clock);
@@ -449,23 +457,24 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     if (initial_ns < 0 || interval_ns < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
         return -EINVAL;
     struct timer_wheel *w = p->timers;
+    int q = t->clock_queue;
+    if (!(flags & POLLUX_TIMER_ABSTIME) && q == QUEUE_REALTIME)
+        q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
+    /* Only then change anything: out of memory keeps the old setting. */
+    if (initial_ns != 0) {
+        int err = heap_reserve(&w->queues[q].heap, timer);
+        if (err < 0)
+            return err;
+    }
     disarm(w, timer, t);
     t->interval = interval_ns;
     if (initial_ns == 0)
         return 0;
 
-    int q = t->clock_queue;
-    int64_t deadline;
-    if (flags & POLLUX_TIMER_ABSTIME) {
-        deadline = initial_ns;
-    } else {
-        if (q == QUEUE_REALTIME)
-            q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
+    int64_t deadline = initial_ns;
+    if (!(flags & POLLUX_TIMER_ABSTIME))
         deadline = add_saturated(clock_now_ns(w->queues[q].clock), initial_ns);
-    }
-    int err = heap_set(&w->queues[q].heap, timer, deadline);
-    if (err < 0)
-        return err;
+    heap_set(&w->queues[q].heap, timer, deadline); /* reserved: cannot fail */
     t->deadline = deadline;
     t->queue = (int8_t)q;
     arm_queue(p, q);

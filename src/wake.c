@@ -80,9 +80,15 @@ int wake_signal(struct wake_channel *w)
         n = write(w->write_fd, &one, 1);
 #endif
     } while (n < 0 && errno == EINTR);
-    /* EAGAIN means the channel is already full, hence readable: fine. */
+    int err = 0;
+    if (n < 0 && errno != EAGAIN) {
+        /* Nothing was sent: let the next wake try again. (EAGAIN means
+         * the channel is full, hence readable: that wake is on its way.) */
+        err = -errno;
+        atomic_store(&w->pending, 0);
+    }
     errno = saved_errno;
-    return 0;
+    return err;
 }
 
 /*
