@@ -185,7 +185,9 @@ static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
 static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
 {
 #ifdef HAVE_EPOLL_PWAIT2
-    if (s->have_pwait2) {
+    /* epoll_wait is a little cheaper; pwait2 only when ms would round. */
+    bool whole_ms = timeout_ns < 0 || timeout_ns % 1000000 == 0;
+    if (s->have_pwait2 && !whole_ms) {
         struct timespec ts = ns_to_timespec(timeout_ns);
         int n = epoll_pwait2(s->epfd, s->buffer, max, timeout_ns < 0 ? NULL : &ts, NULL);
         if (n >= 0 || errno != ENOSYS)

@@ -588,6 +588,20 @@ POLLUX_API int pollux_after_fork(pollux *p)
  * Turn a backend report into the user's event in place. Returns false when
  * nothing is to be reported for it.
  */
+/* A report for one of the poller's own descriptors. */
+static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *ev)
+{
+    if (e->role == FD_WAKE) {
+        wake_drain(&p->wake);
+        report_wake(ev);
+        return true;
+    }
+    if (e->role == FD_TIMER)
+        timers_source_fd_ready(p, ev->fd); /* timers_collect() reports them */
+    /* FD_READY_FLAG: the files themselves are reported by the core. */
+    return false;
+}
+
 static bool deliver(pollux *p, pollux_event *ev)
 {
     int fd = ev->fd;
@@ -597,19 +611,9 @@ static bool deliver(pollux *p, pollux_event *ev)
     if (fd >= p->fds_size)
         return false;
     struct fd_entry *e = &p->fds[fd];
-
-    if (e->role == FD_WAKE) {
-        wake_drain(&p->wake);
-        report_wake(ev);
-        return true;
-    }
-    if (e->role == FD_TIMER) {
-        timers_source_fd_ready(p, fd);
-        return false; /* the expirations are reported by timers_collect() */
-    }
-    if (e->role == FD_READY_FLAG)
-        return false; /* the files themselves are reported by the core */
-    if (e->role != FD_USER || e->kernel == 0)
+    if (e->role != FD_USER)
+        return deliver_internal(p, e, ev);
+    if (e->kernel == 0)
         return false;
     if (e->flags & FD_DISARMED) {
         /* kqueue's ONESHOT is per filter: a sibling filter of a fired
@@ -745,6 +749,10 @@ static int collect_own(pollux *p, pollux_event *out, int max)
  */
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
+    /* Only descriptors the kernel watches: the common case, kept short. */
+    if (p->timers == NULL && p->always_ready_count == 0)
+        return collect_kernel(p, out, max, timeout_ns);
+
     bool own_ready = any_always_ready_armed(p) || timers_due(p);
     if (own_ready)
         timeout_ns = 0;
