@@ -1104,15 +1104,7 @@ static void listening_socket_is_readable_when_a_connection_is_pending(void **sta
     set_nonblock(l);
     assert_ret(pollux_register(p, l, POLLUX_READ, &tok[0]), 0);
     expect_nothing(p, 10 * NS_PER_MS);
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(c >= 0);
-    fd_track(c);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int c = tcp_connect_loopback(port);
     pollux_event e = expect_event(p, l);
     assert_events(e.events, POLLUX_READ);
     assert_ptr_equal(e.data, &tok[0]);

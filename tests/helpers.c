@@ -132,10 +132,8 @@ int tcp_listener(uint16_t *port)
     return fd;
 }
 
-void tcp_pair(int *client, int *server)
+int tcp_connect_loopback(uint16_t port)
 {
-    uint16_t port;
-    int lfd = tcp_listener(&port);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(c >= 0);
     fd_track(c);
@@ -145,6 +143,14 @@ void tcp_pair(int *client, int *server)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = htons(port);
     assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    return c;
+}
+
+void tcp_pair(int *client, int *server)
+{
+    uint16_t port;
+    int lfd = tcp_listener(&port);
+    int c = tcp_connect_loopback(port);
     int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(s >= 0);
     fd_track(s);

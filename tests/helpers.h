@@ -57,6 +57,8 @@ void make_socketpair(int fds[2]);
 /* A listening TCP socket on 127.0.0.1 with an ephemeral port (stored in
  * *port, host order). Blocking. */
 int tcp_listener(uint16_t *port);
+/* A blocking TCP socket connected to 127.0.0.1:port (host order). */
+int tcp_connect_loopback(uint16_t port);
 /* A connected loopback TCP pair, both ends non-blocking. */
 void tcp_pair(int *client, int *server);
 
