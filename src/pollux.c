@@ -584,10 +584,6 @@ POLLUX_API int pollux_after_fork(pollux *p)
 
 /* ---- waiting ----------------------------------------------------------- */
 
-/*
- * Turn a backend report into the user's event in place. Returns false when
- * nothing is to be reported for it.
- */
 /* A report for one of the poller's own descriptors. */
 static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *ev)
 {
@@ -602,6 +598,10 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *
     return false;
 }
 
+/*
+ * Turn a backend report into the user's event in place. Returns false when
+ * nothing is to be reported for it.
+ */
 static bool deliver(pollux *p, pollux_event *ev)
 {
     int fd = ev->fd;
