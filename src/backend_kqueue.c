@@ -33,6 +33,7 @@
 struct kqueue_state {
     int kq;
     pid_t owner;             /* a kqueue is not inherited: only its creator closes it */
+    bool fileno_used;        /* changes go to the kernel at once (see mod) */
     struct kevent *changes;  /* handed to the next kevent() call */
     int change_count, change_size;
     struct kevent *results;
@@ -174,7 +175,8 @@ static int flush_now(struct kqueue_state *s, int first)
         return -errno;
     for (int i = first; i < got; i++) {
         const struct kevent *r = &s->results[i];
-        if ((r->flags & EV_ERROR) && r->data != 0)
+        /* A removal that finds nothing (a fired ONESHOT) is no error. */
+        if ((r->flags & EV_ERROR) && r->data != 0 && (r->flags & EV_ADD))
             return -(int)r->data;
     }
     return 0;
@@ -215,18 +217,29 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
     return err;
 }
 
-/* EV_ADD also creates a missing knote, so a number that now names another
- * file is watched again (API decision 1). */
+/*
+ * EV_ADD also creates a missing knote, so a number that now names another
+ * file is watched again (API decision 1). Queued for the next wait, unless
+ * the poller is nested through pollux_fileno(): the outer loop polls the
+ * kqueue descriptor, which only shows what the kernel has been told.
+ */
 static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
-    return queue_mask(p->backend, fd, old_mask, mask);
+    struct kqueue_state *s = p->backend;
+    int first = s->change_count;
+    int err = queue_mask(s, fd, old_mask, mask);
+    if (err == 0 && s->fileno_used)
+        err = flush_now(s, first);
+    return err;
 }
 
 static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
 {
-    backlog_forget(p->backend, fd);
+    struct kqueue_state *s = p->backend;
+    backlog_forget(s, fd);
     /* Out of memory here only leaves a knote the core ignores. */
-    queue_mask(p->backend, fd, old_mask, 0);
+    if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
+        flush_now(s, s->change_count); /* errors: the fd was closed */
     return 0;
 }
 
@@ -380,7 +393,8 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
 
 static int kqueue_backend_fileno(const pollux *p)
 {
-    const struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = p->backend;
+    s->fileno_used = true; /* from now on, changes are not held back */
     return s->kq;
 }
 

@@ -446,6 +446,31 @@ static void unregister_close_reopen_register_before_a_wait(void **state)
     assert_ptr_equal(ev[0].data, &tok[2]);
 }
 
+/*
+ * A poller nested through pollux_fileno(): the outer loop polls that
+ * descriptor, so a modify must reach the kernel before the next
+ * pollux_wait (kqueue queues changes for the next wait otherwise).
+ */
+static void fileno_sees_a_modify_before_the_next_wait(void **state)
+{
+    pollux *p = *state;
+    int pfd = pollux_fileno(p);
+    if (pfd < 0)
+        skip(); /* no pollable kernel object on this backend */
+    int s[2];
+    make_socketpair(s);
+    assert_ret(pollux_register(p, s[0], POLLUX_READ, &tok[0]), 0);
+    struct pollfd outer = { .fd = pfd, .events = POLLIN };
+    assert_int_equal(poll(&outer, 1, 0), 0); /* nothing to read yet */
+    assert_ret(pollux_modify(p, s[0], POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
+    assert_int_equal(poll(&outer, 1, 1000), 1); /* writable now */
+    pollux_event ev[2];
+    int n = pollux_wait(p, ev, 2, 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].fd, s[0]);
+    assert_ptr_equal(ev[0].data, &tok[1]);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -471,6 +496,7 @@ int main(int argc, char **argv)
         T(oneshot_rearm_with_fewer_bits_reports_only_those),
         T(abstime_rearm_in_handler_counts_missed_periods),
         T(unregister_close_reopen_register_before_a_wait),
+        T(fileno_sees_a_modify_before_the_next_wait),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
