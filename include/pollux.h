@@ -147,8 +147,10 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data);
  * pollux_modify - replace the interest, mode and data of a registered fd.
  * Re-arms a ONESHOT registration that has fired. If the number was closed
  * and now names another file, the registration is re-established for that
- * file. Returns 0, or -EBADF (fd < 0), -ENOENT (not registered), and the
- * -EINVAL/-ENOTSUP of pollux_register().
+ * file. Returns 0, or -EBADF (fd < 0, or a number that is no longer open
+ * when the modify has to hand it to the kernel again; see
+ * docs/reference.md), -ENOENT (not registered), and the -EINVAL/-ENOTSUP
+ * of pollux_register().
  */
 POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data);
 
@@ -219,8 +221,9 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer);
  * every registration and timer. Nothing the child does afterwards changes
  * the parent's poller. In a process that did not fork it rebuilds as well
  * and returns 0. Returns 0 or a negative errno from creating kernel
- * objects; after a failure the poller has no kernel state and every other
- * call returns -EIO until pollux_after_fork() succeeds or pollux_free().
+ * objects; after a failure the poller has no kernel state: register,
+ * modify, unregister, wait, wake and fileno return -EIO until
+ * pollux_after_fork() succeeds (timers and pollux_free() keep working).
  */
 POLLUX_API int pollux_after_fork(pollux *p);
 

@@ -58,8 +58,12 @@ static bool backend_usable(pollux_backend b)
     pollux probe;
     memset(&probe, 0, sizeof probe);
     probe.ops = ops;
-    if (ops->init(&probe) < 0)
-        return false;
+    int err = ops->init(&probe);
+    if (err < 0) {
+        /* Out of descriptors or memory right now says nothing about the
+         * kernel; the result is cached for the life of the process. */
+        return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+    }
     ops->destroy(&probe);
     return true;
 }
@@ -436,16 +440,18 @@ static void close_kernel_state(pollux *p)
 
 POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
 {
-    if (out == NULL || (int)backend < 0 || (int)backend >= BACKEND_COUNT)
+    if (out == NULL)
         return -EINVAL;
     *out = NULL;
+    if ((int)backend < 0 || (int)backend >= BACKEND_COUNT)
+        return -EINVAL;
     if (backend == POLLUX_BACKEND_AUTO) {
         int err = choose_auto(&backend);
         if (err < 0)
             return err;
     }
     const struct backend_ops *ops = backend_lookup(backend);
-    if (ops == NULL)
+    if (ops == NULL || !(pollux_backends() & (1u << backend)))
         return -ENOTSUP;
 
     pollux *p = calloc(1, sizeof *p);
@@ -562,11 +568,10 @@ POLLUX_API int pollux_after_fork(pollux *p)
         }
     }
     int err = open_kernel_state(p);
-    if (err < 0)
+    if (err < 0) {
+        close_kernel_state(p); /* all or nothing: see NO_KERNEL_STATE */
         return err;
-    err = timers_after_rebuild(p);
-    if (err < 0)
-        return err;
+    }
     /* A wake the parent had not reported yet is still owed. */
     atomic_store(&p->wake.pending, 0);
     if (wake_was_pending)
@@ -578,6 +583,7 @@ POLLUX_API int pollux_after_fork(pollux *p)
         if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
             e->flags |= FD_CLOSED;
     }
+    timers_arm_sources(p); /* for pollux_fileno(), before any wait */
     sync_ready_flag(p);
     return 0;
 }
@@ -698,6 +704,14 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
     return n;
 }
 
+static bool already_reported(const pollux_event *out, int count, int fd)
+{
+    for (int i = 0; i < count; i++)
+        if (out[i].fd == fd && fd >= 0)
+            return true;
+    return false;
+}
+
 /*
  * Ask the kernel, then keep only what is to be reported. Internal sources
  * (timer sources, the ready flag) take room in a batch without being
@@ -709,18 +723,24 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
 {
     int n = 0;
     for (int round = 0; round < 4 && n < max; round++) {
-        int room = max - n;
+        int room = max - n, first_of_round = n;
         int got = p->ops->wait(p, out + n, room, round == 0 ? timeout_ns : 0);
         if (got < 0)
             return n > 0 ? n : got;
         int kept = 0;
+        bool repeated = false;
         for (int i = 0; i < got; i++) {
             pollux_event ev = out[n + i];
+            /* A later round may see a level-triggered source again. */
+            if (round > 0 && already_reported(out, first_of_round, ev.fd)) {
+                repeated = true;
+                continue;
+            }
             if (deliver(p, &ev))
                 out[n + kept++] = ev;
         }
         n += kept;
-        if (got < room || kept == got)
+        if (got < room || kept == got || repeated)
             break;
     }
     return n;

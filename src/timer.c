@@ -126,13 +126,6 @@ void timers_before_rebuild(pollux *p)
         close_sources(p->timers);
 }
 
-/* Sources are opened again lazily, before the next wait needs one. */
-int timers_after_rebuild(pollux *p)
-{
-    (void)p;
-    return 0;
-}
-
 /* now + delta without overflowing: a far deadline is simply "never". */
 static int64_t add_saturated(int64_t now, int64_t delta)
 {

@@ -13,10 +13,9 @@
 
 /* Release every timer and kernel timer source. */
 void timers_free(pollux *p);
-/* pollux_after_fork(): forget kernel sources before the core closes them... */
+/* pollux_after_fork(): forget kernel sources before the core closes them
+ * (timers_arm_sources() makes new ones once the new backend is up). */
 void timers_before_rebuild(pollux *p);
-/* ...and make new ones once the new backend is up. */
-int timers_after_rebuild(pollux *p);
 
 /* A kernel timer source (timerfd) registered by timer.c polled readable. */
 void timers_source_fd_ready(pollux *p, int fd);

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -471,6 +472,64 @@ static void fileno_sees_a_modify_before_the_next_wait(void **state)
     assert_ptr_equal(ev[0].data, &tok[1]);
 }
 
+/* A later round of the kernel wait (after internal sources filled the
+ * first) must not report a level-triggered descriptor a second time. */
+static void a_ready_fd_and_a_due_timer_are_each_reported_once(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    write_byte(a[1]);
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, &tok[1]);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, 1, 0, 0), 0);
+    struct timespec pause = { 0, 5 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    pollux_event ev[2];
+    int n = pollux_wait(p, ev, 2, 0);
+    assert_int_equal(n, 2);
+    bool pipe_seen = false, timer_seen = false;
+    for (int i = 0; i < n; i++) {
+        if (ev[i].events & POLLUX_TIMER) {
+            assert_false(timer_seen);
+            timer_seen = true;
+        } else {
+            assert_int_equal(ev[i].fd, a[0]);
+            assert_false(pipe_seen);
+            pipe_seen = true;
+        }
+    }
+    assert_true(pipe_seen && timer_seen);
+}
+
+/* After pollux_after_fork, pollux_fileno polls readable for a timer that
+ * comes due, without a wait or settime first. */
+static void fileno_polls_readable_for_a_timer_after_after_fork(void **state)
+{
+    pollux *p = *state;
+    if (pollux_fileno(p) < 0)
+        skip(); /* no pollable kernel object on this backend */
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, 20 * NS_PER_MS, 0, 0), 0);
+    assert_ret(pollux_after_fork(p), 0);
+    struct pollfd outer = { .fd = pollux_fileno(p), .events = POLLIN };
+    assert_int_equal(poll(&outer, 1, 5000), 1);
+    pollux_event ev;
+    assert_int_equal(pollux_wait(p, &ev, 1, 0), 1);
+    assert_int_equal(ev.fd, id);
+}
+
+/* Every failure of pollux_new leaves *out NULL, also for a bad backend. */
+static void new_with_bad_backend_leaves_out_null(void **state)
+{
+    (void)state;
+    pollux *q = (pollux *)&tok[0];
+    assert_ret(pollux_new(&q, (pollux_backend)99), -EINVAL);
+    assert_null(q);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -497,6 +556,9 @@ int main(int argc, char **argv)
         T(abstime_rearm_in_handler_counts_missed_periods),
         T(unregister_close_reopen_register_before_a_wait),
         T(fileno_sees_a_modify_before_the_next_wait),
+        T(a_ready_fd_and_a_due_timer_are_each_reported_once),
+        T(fileno_polls_readable_for_a_timer_after_after_fork),
+        T(new_with_bad_backend_leaves_out_null),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
