@@ -283,19 +283,18 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
         return err;
     if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
         return -EEXIST;
-    /* Growing the table for a number that is not open would waste memory
-     * (or fail with -ENOMEM for INT_MAX): check it first. Rare: only when
-     * the number is beyond every one seen so far. */
-    if (fd >= p->fds_size && fcntl(fd, F_GETFD) < 0)
+    /* The backend's add says -EBADF for a closed number, but a paused
+     * registration makes no backend call, and growing the table for a
+     * number that is not open would waste memory (or fail with -ENOMEM for
+     * INT_MAX). Both are rare enough for one fcntl. */
+    uint32_t wanted = wanted_mask(p, events, 0);
+    if ((wanted == 0 || fd >= p->fds_size) && fcntl(fd, F_GETFD) < 0)
         return -EBADF;
     err = table_reserve(p, fd);
     if (err < 0)
         return err;
 
     struct fd_entry *e = &p->fds[fd];
-    uint32_t wanted = wanted_mask(p, events, 0);
-    if (wanted == 0 && fcntl(fd, F_GETFD) < 0)
-        return -EBADF; /* paused: no backend call checks the fd for us */
     *e = (struct fd_entry){ .interest = events };
     err = apply_mask(p, fd, e, wanted);
     if (err < 0) {
@@ -791,12 +790,9 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     }
     if (!own_first)
         n += collect_own(p, out + n, max - n);
-    if (p->timers != NULL) {
-        timers_arm_sources(p); /* for pollux_fileno() users that never block */
-        sync_ready_flag(p);    /* due timers may be left for the next call */
-    } else if (p->always_ready_count > 0 || p->ready_flag.read_fd >= 0) {
-        sync_ready_flag(p);    /* ONESHOT or EDGE files may have been disarmed */
-    }
+    /* Only pollers with timers or always-ready files get here. */
+    timers_arm_sources(p); /* for pollux_fileno() users that never block */
+    sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
