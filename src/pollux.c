@@ -677,8 +677,10 @@ static bool any_always_ready_armed(const pollux *p)
 static int collect_always_ready(pollux *p, pollux_event *out, int max)
 {
     int n = 0, count = p->always_ready_count;
+    /* Read once: the loop moves always_ready_next past what it reported. */
+    int start = count > 0 ? p->always_ready_next % count : 0;
     for (int k = 0; k < count && n < max; k++) {
-        int i = (p->always_ready_next + k) % count;
+        int i = (start + k) % count;
         int fd = p->always_ready[i];
         struct fd_entry *e = &p->fds[fd];
         if (!always_ready_armed(e))

@@ -530,6 +530,63 @@ static void new_with_bad_backend_leaves_out_null(void **state)
     assert_null(q);
 }
 
+/* ------------------------------------------------------------------------
+ * Defects found by a differential fuzzer and ports of other projects'
+ * tests (issue 8). Each runs on every backend: where the situation cannot
+ * go wrong (poll watches numbers, not files) it pins down the same result.
+ */
+
+/* How many reports fd got among ev[0..n). */
+static int count_fd(const pollux_event *ev, int n, int fd)
+{
+    int found = 0;
+    for (int i = 0; i < n; i++)
+        if (ev[i].fd == fd && !(ev[i].events & (POLLUX_TIMER | POLLUX_WAKE)))
+            found++;
+    return found;
+}
+
+/* Defect 1: the always-ready rotation (epoll, kqueue) moved its start
+ * inside the loop that used it, reporting one file twice and leaving
+ * another out. */
+static void each_regular_file_is_reported_once_per_wait(void **state)
+{
+    pollux *p = *state;
+    int f[3];
+    for (int i = 0; i < 3; i++) {
+        f[i] = make_regular_file();
+        assert_ret(pollux_register(p, f[i], POLLUX_READ, &tok[i]), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        pollux_event ev[16];
+        int n = wait_events(p, ev, 16, 0);
+        assert_int_equal(n, 3);
+        for (int i = 0; i < 3; i++)
+            if (count_fd(ev, n, f[i]) != 1)
+                fail_msg("wait %d: file %d reported %d times", round, f[i], count_fd(ev, n, f[i]));
+    }
+}
+
+static void regular_files_take_turns_with_max_events_1(void **state)
+{
+    pollux *p = *state;
+    int f[3];
+    for (int i = 0; i < 3; i++) {
+        f[i] = make_regular_file();
+        assert_ret(pollux_register(p, f[i], POLLUX_READ, &tok[i]), 0);
+    }
+    int seen[3] = { 0 };
+    for (int round = 0; round < 6; round++) {
+        pollux_event ev;
+        assert_int_equal(wait_events(p, &ev, 1, 0), 1);
+        for (int i = 0; i < 3; i++)
+            seen[i] += ev.fd == f[i];
+    }
+    for (int i = 0; i < 3; i++)
+        if (seen[i] != 2)
+            fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -559,6 +616,8 @@ int main(int argc, char **argv)
         T(a_ready_fd_and_a_due_timer_are_each_reported_once),
         T(fileno_polls_readable_for_a_timer_after_after_fork),
         T(new_with_bad_backend_leaves_out_null),
+        T(each_regular_file_is_reported_once_per_wait),
+        T(regular_files_take_turns_with_max_events_1),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
