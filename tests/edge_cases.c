@@ -587,6 +587,26 @@ static void regular_files_take_turns_with_max_events_1(void **state)
             fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
 }
 
+/* Defect 10: select's highest watched number was lowered past a
+ * registration that set no select bit (RDHUP alone) and never raised
+ * again by a modify. */
+static void modify_after_unregister_of_a_lower_fd_keeps_watching(void **state)
+{
+    pollux *p = *state;
+    int a[2], c[2];
+    make_socketpair(a);
+    make_socketpair(c);
+    uint32_t all = POLLUX_READ | POLLUX_WRITE | POLLUX_RDHUP;
+    assert_ret(pollux_register(p, a[0], all, &tok[0]), 0);
+    assert_ret(pollux_register(p, c[0], all, &tok[1]), 0);
+    assert_ret(pollux_modify(p, c[0], POLLUX_RDHUP, &tok[1]), 0);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    assert_ret(pollux_modify(p, c[0], POLLUX_WRITE | POLLUX_RDHUP, &tok[1]), 0);
+    uint32_t bits = 0;
+    assert_int_equal(reports_for(p, c[0], 200 * NS_PER_MS, &bits), 1);
+    assert_int_equal(bits, POLLUX_WRITE);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -618,6 +638,7 @@ int main(int argc, char **argv)
         T(new_with_bad_backend_leaves_out_null),
         T(each_regular_file_is_reported_once_per_wait),
         T(regular_files_take_turns_with_max_events_1),
+        T(modify_after_unregister_of_a_lower_fd_keeps_watching),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
