@@ -169,7 +169,8 @@ static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask
     int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
         return epoll_backend_add(p, fd, mask);
-    return r;
+    /* MOD refuses a regular file as ADD does: the number now names one. */
+    return r == -EPERM ? BACKEND_ALWAYS_READY : r;
 }
 
 static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)

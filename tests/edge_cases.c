@@ -587,6 +587,26 @@ static void regular_files_take_turns_with_max_events_1(void **state)
             fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
 }
 
+/* Defect 7: epoll refuses a regular file with EPERM on EPOLL_CTL_MOD as
+ * on ADD: a modify with a new mask on a number now naming one. */
+static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    move_to(make_regular_file(), n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = 0;
+        assert_int_equal(reports_for(p, n, 100 * NS_PER_MS, &bits), 1);
+        assert_int_equal(bits, POLLUX_READ | POLLUX_WRITE);
+    }
+}
+
 /* Defect 10: select's highest watched number was lowered past a
  * registration that set no select bit (RDHUP alone) and never raised
  * again by a modify. */
@@ -638,6 +658,7 @@ int main(int argc, char **argv)
         T(new_with_bad_backend_leaves_out_null),
         T(each_regular_file_is_reported_once_per_wait),
         T(regular_files_take_turns_with_max_events_1),
+        T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
