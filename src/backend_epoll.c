@@ -241,16 +241,18 @@ static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t tim
         s->buffer_size = max;
     }
     int reports = s->recheck_count > 0 ? run_rechecks(p, s, out, max) : 0;
-    if (reports > 0)
-        return reports; /* the core reports those files itself, at once */
-    int n = kernel_wait(s, max, timeout_ns);
+    if (reports == max)
+        return reports;
+    /* Files found by the checks are ready: the core reports them with
+     * whatever else is ready now, without blocking. */
+    int n = kernel_wait(s, max - reports, reports > 0 ? 0 : timeout_ns);
     if (n < 0)
-        return -errno;
+        return reports > 0 ? reports : -errno;
     for (int i = 0; i < n; i++) {
-        out[i].fd = s->buffer[i].data.fd;
-        out[i].events = from_epoll(s->buffer[i].events);
+        out[reports + i].fd = s->buffer[i].data.fd;
+        out[reports + i].events = from_epoll(s->buffer[i].events);
     }
-    return n;
+    return reports + n;
 }
 
 static int epoll_backend_fileno(const pollux *p)

@@ -771,8 +771,16 @@ static int collect_own(pollux *p, pollux_event *out, int max)
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0)
-        return collect_kernel(p, out, max, timeout_ns);
+    if (p->timers == NULL && p->always_ready_count == 0) {
+        int n = collect_kernel(p, out, max, timeout_ns);
+        if (n < 0 || p->always_ready_count == 0)
+            return n;
+        /* The kernel round found regular files (epoll's deferred checks of
+         * an unchanged modify): they are ready now, report them now. */
+        n += collect_always_ready(p, out + n, max - n);
+        sync_ready_flag(p);
+        return n;
+    }
 
     bool own_ready = any_always_ready_armed(p) || timers_due(p);
     if (own_ready)

@@ -607,6 +607,30 @@ static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_
     }
 }
 
+/* Defect 8: an unchanged modify on a number now naming a regular file;
+ * the next wait(0) must report it and the other ready descriptors. */
+static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(void **state)
+{
+    pollux *p = *state;
+    int b[2];
+    make_pipe(b);
+    write_byte(b[1]);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[0]), 0);
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    move_to(make_regular_file(), n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[2]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_int_equal(got, 2);
+    assert_int_equal(count_fd(ev, got, b[0]), 1);
+    assert_int_equal(count_fd(ev, got, n), 1);
+}
+
 /* Defect 10: select's highest watched number was lowered past a
  * registration that set no select bit (RDHUP alone) and never raised
  * again by a modify. */
@@ -659,6 +683,7 @@ int main(int argc, char **argv)
         T(each_regular_file_is_reported_once_per_wait),
         T(regular_files_take_turns_with_max_events_1),
         T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
+        T(unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
