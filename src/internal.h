@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "backend.h"
@@ -55,6 +56,15 @@ struct wake_channel {
     atomic_int pending;     /* 1 between a wake and the wait that reports it */
 };
 
+/* A descriptor the kernel will not watch (a regular file on epoll), with
+ * the file it named when the kernel said so: the number may be closed and
+ * reused for another file meanwhile. */
+struct always_ready_file {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
 struct timer_wheel;
 
 struct pollux {
@@ -67,7 +77,7 @@ struct pollux {
 
     /* Descriptors the kernel will not watch but which are always ready;
      * reported by the core, in turn starting at always_ready_next. */
-    int *always_ready;
+    struct always_ready_file *always_ready;
     int always_ready_count;
     int always_ready_size;
     int always_ready_next;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grow.h"
 #include "internal.h"
@@ -147,15 +148,33 @@ static struct fd_entry *user_entry(pollux *p, int fd)
     return e->role == FD_USER || e->closed_user ? e : NULL;
 }
 
+/* Report fd as always ready, naming the file it names now. */
 static int always_ready_add(pollux *p, int fd)
 {
-    int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
-                         p->always_ready_count + 1, sizeof *p->always_ready);
-    if (err < 0)
-        return err;
-    p->always_ready[p->always_ready_count++] = fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    int i = 0;
+    while (i < p->always_ready_count && p->always_ready[i].fd != fd)
+        i++;
+    if (i == p->always_ready_count) {
+        int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
+                             p->always_ready_count + 1, sizeof *p->always_ready);
+        if (err < 0)
+            return err;
+        p->always_ready_count++;
+    }
+    p->always_ready[i] = (struct always_ready_file){ fd, st.st_dev, st.st_ino };
     p->fds[fd].flags |= FD_ALWAYS_READY;
     return 0;
+}
+
+/* Whether the number still names the file always_ready_add() saw: being
+ * open is not enough, it may have been closed and reused. */
+static bool always_ready_same_file(const struct always_ready_file *f)
+{
+    struct stat st;
+    return fstat(f->fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
 static bool any_always_ready_armed(const pollux *p);
@@ -189,7 +208,7 @@ static void always_ready_remove(pollux *p, int fd)
 {
     p->fds[fd].flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
     for (int i = 0; i < p->always_ready_count; i++) {
-        if (p->always_ready[i] == fd) {
+        if (p->always_ready[i].fd == fd) {
             p->always_ready[i] = p->always_ready[--p->always_ready_count];
             return;
         }
@@ -266,9 +285,7 @@ static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
     }
     if (r == BACKEND_ALWAYS_READY) {
         e->kernel = 0;
-        if (!(e->flags & FD_ALWAYS_READY))
-            return always_ready_add(p, fd);
-        return 0;
+        return always_ready_add(p, fd); /* or names the file it names now */
     }
     e->kernel = wanted;
     if (e->flags & FD_ALWAYS_READY)
@@ -631,8 +648,7 @@ static bool deliver(pollux *p, pollux_event *ev)
     if (ready & BACKEND_ALWAYS_READY_NOW) {
         /* Reported below, with the other always-ready files. */
         e->kernel = 0;
-        if (!(e->flags & FD_ALWAYS_READY))
-            always_ready_add(p, fd);
+        always_ready_add(p, fd);
         return false;
     }
     if (ready & BACKEND_NVAL) {
@@ -668,7 +684,7 @@ static bool always_ready_armed(const struct fd_entry *e)
 static bool any_always_ready_armed(const pollux *p)
 {
     for (int i = 0; i < p->always_ready_count; i++)
-        if (always_ready_armed(&p->fds[p->always_ready[i]]))
+        if (always_ready_armed(&p->fds[p->always_ready[i].fd]))
             return true;
     return false;
 }
@@ -681,14 +697,15 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
     int start = count > 0 ? p->always_ready_next % count : 0;
     for (int k = 0; k < count && n < max; k++) {
         int i = (start + k) % count;
-        int fd = p->always_ready[i];
+        int fd = p->always_ready[i].fd;
         struct fd_entry *e = &p->fds[fd];
         if (!always_ready_armed(e))
             continue;
-        if (fcntl(fd, F_GETFD) < 0) {
-            /* Closed without unregistering: no kernel will say so, and a
-             * file reported ready forever would make the caller spin.
-             * Disarmed until modify or unregister, like a closed number. */
+        if (!always_ready_same_file(&p->always_ready[i])) {
+            /* Closed without unregistering, maybe reused for another file:
+             * no kernel will say so, and a file reported ready forever
+             * would make the caller spin. Disarmed until modify or
+             * unregister, as epoll forgets a closed file. */
             e->flags |= FD_DISARMED | FD_CLOSED;
             continue;
         }

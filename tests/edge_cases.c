@@ -587,6 +587,23 @@ static void regular_files_take_turns_with_max_events_1(void **state)
             fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
 }
 
+/* Defect 6: a registered regular file closed, its number reused by an
+ * empty pipe. That the number is open does not make it the same file. */
+static void regular_file_number_reused_by_an_empty_pipe_is_not_reported(void **state)
+{
+    pollux *p = *state;
+    int f = make_regular_file();
+    assert_ret(pollux_register(p, f, POLLUX_READ, &tok[0]), 0);
+    assert_int_equal(reports_for(p, f, 100 * NS_PER_MS, NULL), 1);
+    fd_close(f);
+    int a[2];
+    make_pipe(a);
+    move_to(a[0], f);
+    for (int i = 0; i < 3; i++)
+        if (reports_for(p, f, 0, NULL) != 0)
+            fail_msg("wait %d: empty pipe %d reported", i, f);
+}
+
 /* Defect 7: epoll refuses a regular file with EPERM on EPOLL_CTL_MOD as
  * on ADD: a modify with a new mask on a number now naming one. */
 static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it(void **state)
@@ -682,6 +699,7 @@ int main(int argc, char **argv)
         T(new_with_bad_backend_leaves_out_null),
         T(each_regular_file_is_reported_once_per_wait),
         T(regular_files_take_turns_with_max_events_1),
+        T(regular_file_number_reused_by_an_empty_pipe_is_not_reported),
         T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
         T(unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
