@@ -106,8 +106,9 @@ void wake_close(struct wake_channel *w);
 int  wake_signal(struct wake_channel *w);
 void wake_drain(struct wake_channel *w);
 
-/* pollux.c: the mask the backend was last given for fd (0: not watched),
- * for a backend that applies a change later. */
+/* pollux.c: the mask the backend was last given for fd (0: not watched,
+ * or a fired ONESHOT), for a backend that applies a change later or
+ * rebuilds its kernel object. */
 uint32_t core_kernel_mask(const pollux *p, int fd);
 
 /* pollux.c: (re)create the slot array entry for an internal descriptor */

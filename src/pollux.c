@@ -399,7 +399,9 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
 
 uint32_t core_kernel_mask(const pollux *p, int fd)
 {
-    return fd < p->fds_size ? p->fds[fd].kernel : 0;
+    if (fd >= p->fds_size || (p->fds[fd].flags & FD_DISARMED))
+        return 0; /* a fired native ONESHOT is watched for nothing */
+    return p->fds[fd].kernel;
 }
 
 int core_watch_internal(pollux *p, int fd, enum fd_role role)

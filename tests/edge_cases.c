@@ -587,6 +587,93 @@ static void regular_files_take_turns_with_max_events_1(void **state)
             fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
 }
 
+/* Defect 3: epoll watches (file, number) pairs, so closing a registered
+ * number while a dup keeps the file open leaves the kernel's watch behind,
+ * out of reach of unregister. It must not make the wait spin. */
+static void unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_spin(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    int d = dup(a[0]);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(a[0]);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    pollux_event ev[4];
+    int64_t t0 = now_ns(), c0 = cpu_ns();
+    assert_int_equal(wait_events(p, ev, 4, 200 * NS_PER_MS), 0);
+    int64_t wall = now_ns() - t0, cpu = cpu_ns() - c0;
+    assert_true(wall >= 200 * NS_PER_MS);
+    if (cpu > wall / 2)
+        fail_msg("a wait of %lld ms used %lld ms of CPU", (long long)(wall / NS_PER_MS),
+                 (long long)(cpu / NS_PER_MS));
+}
+
+/* Defect 3, continued: the number registered again for another file
+ * reports that file only, once per call, with the new data. */
+static void number_registered_again_after_its_file_stayed_open_elsewhere_reports_new_file(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    int d = dup(n);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(n);
+    assert_ret(pollux_unregister(p, n), 0);
+    int b[2];
+    make_pipe(b);
+    move_to(b[0], n);
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness)", n);
+    write_byte(b[1]);
+    for (int i = 0; i < 2; i++) {
+        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+        assert_int_equal(count_fd(ev, got, n), 1);
+        for (int k = 0; k < got; k++)
+            if (ev[k].fd == n)
+                assert_ptr_equal(ev[k].data, &tok[1]);
+    }
+}
+
+/* Defect 3 without unregister: the number closed (the file open
+ * elsewhere), reused and re-established by modify (decision 1). */
+static void modify_after_close_while_file_open_elsewhere_reports_new_file_once(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    int d = dup(n);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(n);
+    int b[2];
+    make_pipe(b);
+    move_to(b[0], n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_RDHUP, &tok[1]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness)", n);
+    write_byte(b[1]);
+    got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+    assert_int_equal(count_fd(ev, got, n), 1);
+}
+
 /* Defect 6: a registered regular file closed, its number reused by an
  * empty pipe. That the number is open does not make it the same file. */
 static void regular_file_number_reused_by_an_empty_pipe_is_not_reported(void **state)
@@ -699,6 +786,9 @@ int main(int argc, char **argv)
         T(new_with_bad_backend_leaves_out_null),
         T(each_regular_file_is_reported_once_per_wait),
         T(regular_files_take_turns_with_max_events_1),
+        T(unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_spin),
+        T(number_registered_again_after_its_file_stayed_open_elsewhere_reports_new_file),
+        T(modify_after_close_while_file_open_elsewhere_reports_new_file_once),
         T(regular_file_number_reused_by_an_empty_pipe_is_not_reported),
         T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
         T(unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing),
