@@ -91,6 +91,10 @@ struct backend_ops {
     /* The kernel object's descriptor, or NULL when there is none. */
     int (*fileno)(const pollux *p);
 
+    /* The descriptor init() opened for the kernel object, pollable or not;
+     * NULL when there is none. No side effect (unlike fileno on kqueue). */
+    int (*kernel_fd)(const pollux *p);
+
     /* TIMER_SOURCE_BACKEND only: fire once at deadline_ns on clock for the
      * timer queue `queue`, replacing what that queue set before. The wait
      * reports a firing as { .fd = -1, .events = POLLUX_TIMER }. */

@@ -363,6 +363,7 @@ const struct backend_ops backend_epoll = {
     .del = epoll_backend_del,
     .wait = epoll_backend_wait,
     .fileno = epoll_backend_fileno,
+    .kernel_fd = epoll_backend_fileno, /* the same, without side effect */
 };
 
 #endif /* HAVE_BACKEND_EPOLL */

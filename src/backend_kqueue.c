@@ -427,6 +427,12 @@ static int kqueue_backend_wake(pollux *p)
 }
 #endif
 
+static int kqueue_backend_kernel_fd(const pollux *p)
+{
+    const struct kqueue_state *s = p->backend;
+    return s->kq;
+}
+
 const struct backend_ops backend_kqueue = {
     .id = POLLUX_BACKEND_KQUEUE,
     .name = "kqueue",
@@ -442,6 +448,7 @@ const struct backend_ops backend_kqueue = {
     .del = kqueue_backend_del,
     .wait = kqueue_backend_wait,
     .fileno = kqueue_backend_fileno,
+    .kernel_fd = kqueue_backend_kernel_fd,
     .timer_arm = kqueue_backend_timer_arm,
 #ifdef EVFILT_USER
     .wake = kqueue_backend_wake,

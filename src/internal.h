@@ -21,7 +21,8 @@ enum fd_role {
     FD_USER,     /* registered by the user */
     FD_WAKE,     /* the read end of the wake channel */
     FD_TIMER,    /* a kernel timer source (timerfd) */
-    FD_READY_FLAG /* readable while always-ready files are armed (fileno) */
+    FD_READY_FLAG, /* readable while always-ready files are armed (fileno) */
+    FD_KERNEL     /* the backend's kernel object (never watched) */
 };
 
 /* Per-slot state flags. */

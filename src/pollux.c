@@ -298,8 +298,11 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     int err = check_call(p, fd, events);
     if (err < 0)
         return err;
-    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
-        return -EEXIST;
+    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED) {
+        const struct fd_entry *e = &p->fds[fd];
+        /* The poller's own descriptors are not the caller's to watch. */
+        return e->role == FD_USER || e->closed_user ? -EEXIST : -EBADF;
+    }
     /* The backend's add says -EBADF for a closed number, but a paused
      * registration makes no backend call, and growing the table for a
      * number that is not open would waste memory (or fail with -ENOMEM for
@@ -404,15 +407,18 @@ uint32_t core_kernel_mask(const pollux *p, int fd)
     return p->fds[fd].kernel;
 }
 
-int core_watch_internal(pollux *p, int fd, enum fd_role role)
+/*
+ * Record fd as one of the poller's own descriptors. The kernel may have
+ * handed out a number the user closed without unregistering: stop
+ * watching it for them, and keep the registration shadowed (closed_user).
+ */
+static int claim_own(pollux *p, int fd, enum fd_role role)
 {
     int err = table_reserve(p, fd);
     if (err < 0)
         return err;
     struct fd_entry *e = &p->fds[fd];
     if (e->role == FD_USER) {
-        /* The kernel gave us a number the user closed without
-         * unregistering: stop watching it for them, keep the registration. */
         if (e->kernel != 0)
             p->ops->del(p, fd, e->kernel);
         if (e->flags & FD_ALWAYS_READY)
@@ -422,14 +428,30 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
     } else if (e->role != FD_UNUSED) {
         return -EEXIST;
     }
-    err = p->ops->add(p, fd, POLLUX_READ);
-    if (err < 0)
-        return err;
-    if (err == BACKEND_ALWAYS_READY)
-        return -EINVAL; /* an internal source must be pollable */
     e->closed_user = e->role == FD_USER;
     e->role = role;
-    e->kernel = POLLUX_READ;
+    return 0;
+}
+
+/* Undo claim_own() of an internal descriptor the backend refused. */
+static void release_own(pollux *p, int fd)
+{
+    struct fd_entry *e = &p->fds[fd];
+    e->role = e->closed_user ? FD_USER : FD_UNUSED;
+    e->closed_user = 0;
+}
+
+int core_watch_internal(pollux *p, int fd, enum fd_role role)
+{
+    int err = claim_own(p, fd, role);
+    if (err < 0)
+        return err;
+    err = p->ops->add(p, fd, POLLUX_READ);
+    if (err != 0) {
+        release_own(p, fd);
+        return err < 0 ? err : -EINVAL; /* an internal source must be pollable */
+    }
+    p->fds[fd].kernel = POLLUX_READ;
     return 0;
 }
 
@@ -439,6 +461,12 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
 static int open_kernel_state(pollux *p)
 {
     int err = p->ops->init(p);
+    if (err < 0)
+        return err;
+    /* register and modify refuse the kernel object's number (-EBADF),
+     * which the kernel refuses in its own set. */
+    if (p->ops->kernel_fd != NULL)
+        err = claim_own(p, p->ops->kernel_fd(p), FD_KERNEL);
     if (err < 0 || p->ops->wake != NULL)
         return err;
     err = wake_open(&p->wake);

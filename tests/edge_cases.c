@@ -735,6 +735,84 @@ static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(
     assert_int_equal(count_fd(ev, got, n), 1);
 }
 
+/* Whether an open fd that the poller opened is one of its own: the test-only
+ * kqueue emulation opens descriptors of its own behind kqueue(), which a
+ * real kqueue does not have, so there only the kqueue itself counts. */
+static bool own_descriptor(pollux *p, int fd)
+{
+    return g_backend != POLLUX_BACKEND_KQUEUE || fd == pollux_fileno(p);
+}
+
+/* The poller's descriptors among those open now that were not open in
+ * `before` (first 1024). */
+static int new_descriptors(pollux *p, const unsigned char *before, int *out, int max)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024 && n < max; fd++)
+        if (!before[fd] && fd_is_open(fd) && own_descriptor(p, fd))
+            out[n++] = fd;
+    return n;
+}
+
+/* Defect 9: after_fork's new kernel object takes a closed registered
+ * number; that number is the poller's now, not the user's. */
+static void after_fork_own_descriptor_on_a_closed_registered_number_is_refused_with_ebadf(void **state)
+{
+    pollux_free(*state);
+    *state = NULL;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    pollux *p;
+    assert_ret(pollux_new(&p, g_backend), 0);
+    *state = p;
+    int nums[4] = { a[0], a[1], b[0], b[1] };
+    for (int i = 0; i < 4; i++)
+        assert_ret(pollux_register(p, nums[i], POLLUX_READ, &tok[i]), 0);
+    for (int i = 0; i < 4; i++)
+        fd_close(nums[i]);
+    assert_ret(pollux_after_fork(p), 0);
+    int taken = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!fd_is_open(nums[i]) || !own_descriptor(p, nums[i]))
+            continue;
+        taken++;
+        assert_ret(pollux_modify(p, nums[i], POLLUX_READ, &tok[i]), -EBADF);
+        assert_ret(pollux_unregister(p, nums[i]), 0);
+        assert_ret(pollux_register(p, nums[i], POLLUX_READ, &tok[i]), -EBADF);
+    }
+    assert_true(taken > 0); /* at least the kernel object or the wake channel */
+}
+
+/* Docs: registering one of the poller's own descriptors (its kernel
+ * object, wake channel, timer source, ready flag) is -EBADF everywhere. */
+static void registering_a_descriptor_of_the_poller_itself_fails_with_ebadf(void **state)
+{
+    pollux_free(*state);
+    *state = NULL;
+    static unsigned char before[1024];
+    for (int fd = 0; fd < 1024; fd++)
+        before[fd] = (unsigned char)fd_is_open(fd);
+    pollux *p;
+    assert_ret(pollux_new(&p, g_backend), 0);
+    *state = p;
+    int f = make_regular_file(); /* opens epoll's ready flag */
+    before[f] = 1;
+    assert_ret(pollux_register(p, f, POLLUX_READ, NULL), 0);
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, NS_PER_S, 0, 0), 0); /* opens a timerfd */
+    int own[16];
+    int n = new_descriptors(p, before, own, 16);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        assert_ret(pollux_register(p, own[i], POLLUX_READ, NULL), -EBADF);
+        assert_ret(pollux_register(p, own[i], 0, NULL), -EBADF);
+    }
+    pollux_event ev[4];
+    assert_true(wait_events(p, ev, 4, 0) >= 0);
+}
+
 /* Defect 10: select's highest watched number was lowered past a
  * registration that set no select bit (RDHUP alone) and never raised
  * again by a modify. */
@@ -792,6 +870,8 @@ int main(int argc, char **argv)
         T(regular_file_number_reused_by_an_empty_pipe_is_not_reported),
         T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
         T(unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing),
+        T(after_fork_own_descriptor_on_a_closed_registered_number_is_refused_with_ebadf),
+        T(registering_a_descriptor_of_the_poller_itself_fails_with_ebadf),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
