@@ -133,7 +133,8 @@ POLLUX_API int pollux_fileno(const pollux *p);
  * Regular files, which the kernel reports as always ready, are reported
  * ready on every backend.
  * Returns 0, or:
- *   -EBADF    fd < 0 or not an open descriptor
+ *   -EBADF    fd < 0, not an open descriptor, or one of the poller's own
+ *             descriptors (its kernel object, wake channel, timer sources)
  *   -EEXIST   fd is already registered with this poller
  *   -EINVAL   unknown bits, TIMER or WAKE in events, EXCLUSIVE together with
  *             ONESHOT, RDHUP or PRI, or a NULL poller
@@ -147,10 +148,11 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data);
  * pollux_modify - replace the interest, mode and data of a registered fd.
  * Re-arms a ONESHOT registration that has fired. If the number was closed
  * and now names another file, the registration is re-established for that
- * file. Returns 0, or -EBADF (fd < 0, or a number that is no longer open
- * when the modify has to hand it to the kernel again; see
- * docs/reference.md), -ENOENT (not registered), and the -EINVAL/-ENOTSUP
- * of pollux_register().
+ * file. Returns 0, or -EBADF (fd < 0, a number the poller now uses for one
+ * of its own descriptors, or a number that is no longer open when the
+ * modify has to hand it to the kernel again; see docs/reference.md),
+ * -ENOENT (not registered), -ENOMEM, and the -EINVAL/-ENOTSUP of
+ * pollux_register(). A modify that fails keeps the old setting.
  */
 POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data);
 
@@ -224,6 +226,13 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer);
  * objects; after a failure the poller has no kernel state: register,
  * modify, unregister, wait, wake and fileno return -EIO until
  * pollux_after_fork() succeeds (timers and pollux_free() keep working).
+ *
+ * Without it, the child shares the parent's kernel objects: its wakes wake
+ * the parent, its waits can take the parent's wake and readiness, its
+ * timers move the parent's timer wake-ups, and on epoll its register,
+ * modify and unregister change the parent's kernel set (the parent can
+ * miss events, and its next wait rebuilds its set; see docs/reference.md).
+ * pollux_free() in the child is safe: it only closes the child's copies.
  */
 POLLUX_API int pollux_after_fork(pollux *p);
 
