@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -833,6 +834,37 @@ static void modify_after_unregister_of_a_lower_fd_keeps_watching(void **state)
     assert_int_equal(bits, POLLUX_WRITE);
 }
 
+/* Docs: a child that uses an inherited poller without after_fork. On
+ * epoll its registration lands in the parent's set, and stays there after
+ * the child exits (the parent holds the file): the parent's wait must not
+ * busy-loop on a watch it did not make. */
+static void child_registering_without_after_fork_does_not_make_the_parent_spin(void **state)
+{
+    pollux *p = *state;
+    int c[2];
+    make_pipe(c);
+    write_byte(c[1]);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Fails on kqueue, which is not inherited; lands in the parent's
+         * set on epoll. */
+        pollux_register(p, c[0], POLLUX_READ, &tok[0]);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pollux_event ev[4];
+    int64_t t0 = now_ns(), c0 = cpu_ns();
+    assert_int_equal(wait_events(p, ev, 4, 200 * NS_PER_MS), 0);
+    int64_t wall = now_ns() - t0, cpu = cpu_ns() - c0;
+    if (cpu > wall / 2)
+        fail_msg("a wait of %lld ms used %lld ms of CPU", (long long)(wall / NS_PER_MS),
+                 (long long)(cpu / NS_PER_MS));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -873,6 +905,7 @@ int main(int argc, char **argv)
         T(after_fork_own_descriptor_on_a_closed_registered_number_is_refused_with_ebadf),
         T(registering_a_descriptor_of_the_poller_itself_fails_with_ebadf),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
+        T(child_registering_without_after_fork_does_not_make_the_parent_spin),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
