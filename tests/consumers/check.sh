@@ -41,6 +41,22 @@ ninja -C "$work/app/build" >/dev/null
 "$work/app/build/app"
 
 echo "== copied sources"
+# Without meson, src/platform.h deduces what meson's probes find (on Linux,
+# where that deduction covers every probe): the files as compiled by a
+# copied-source build must see the same HAVE_* decisions as config.h, or
+# such builds silently lose features (epoll_pwait2's nanosecond waits).
+if [ "$(uname -s)" = Linux ]; then
+    probes='HAVE_(EVENTFD|TIMERFD|PPOLL|EPOLL_PWAIT2)'
+    want=$(grep -oE "^#define $probes\b" "$build/config.h" | awk '{print $2}' | sort | xargs)
+    for f in $(grep -l '#include "platform.h"' "$src"/src/*.c); do
+        got=$("$cc" -std=c11 -I"$src/include" -dM -E "$f" | grep -oE "^#define $probes\b" |
+              awk '{print $2}' | sort | xargs)
+        if [ "$got" != "$want" ]; then
+            echo "copied-source build of ${f##*/} decides [$got], meson's probes [$want]" >&2
+            exit 1
+        fi
+    done
+fi
 "$cc" -std=c11 -I"$src/include" "$src"/src/*.c "$consumer" -o "$work/copied" -lpthread
 "$work/copied"
 echo "all consumer builds ran"
