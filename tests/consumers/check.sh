@@ -33,12 +33,26 @@ cat > "$work/app/meson.build" <<'MESON'
 project('app', 'c')
 pollux_dep = dependency('pollux', fallback: ['pollux', 'pollux_dep'],
                         default_options: ['default_library=static'])
-executable('app', 'consumer.c', dependencies: pollux_dep)
+executable('app', 'consumer.c', dependencies: pollux_dep, install: true)
 MESON
 # Never let a system-wide pollux.pc satisfy the dependency instead.
 meson setup "$work/app/build" "$work/app" --wrap-mode=forcefallback >/dev/null
 ninja -C "$work/app/build" >/dev/null
 "$work/app/build/app"
+# The parent's install ships its program and nothing of pollux; with
+# -Dpollux:install=true it ships pollux too.
+meson install -C "$work/app/build" --quiet --destdir "$work/app-root" >/dev/null
+[ -n "$(find "$work/app-root" -name app -type f)" ]
+leaked=$(find "$work/app-root" -iname '*pollux*')
+if [ -n "$leaked" ]; then
+    echo "the parent project's install holds pollux files:" $leaked >&2
+    exit 1
+fi
+meson configure "$work/app/build" -Dpollux:install=true >/dev/null
+meson install -C "$work/app/build" --quiet --destdir "$work/app-root-asked" >/dev/null
+for f in pollux.h libpollux.a pollux.pc; do
+    [ -n "$(find "$work/app-root-asked" -name "$f")" ] || { echo "-Dpollux:install=true did not install $f" >&2; exit 1; }
+done
 
 echo "== copied sources"
 # Without meson, src/platform.h deduces what meson's probes find (on Linux,
@@ -57,6 +71,6 @@ if [ "$(uname -s)" = Linux ]; then
         fi
     done
 fi
-"$cc" -std=c11 -I"$src/include" "$src"/src/*.c "$consumer" -o "$work/copied" -lpthread
+"$cc" -std=c11 -I"$src/include" "$src"/src/*.c "$consumer" -o "$work/copied"
 "$work/copied"
 echo "all consumer builds ran"
