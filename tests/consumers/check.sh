@@ -25,6 +25,35 @@ LD_LIBRARY_PATH="$libdir" "$work/shared"
 "$work/static"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
+echo "== CMake find_package (same install)"
+prefix=$(sed -n 's/^prefix=//p' "$pcdir/pollux.pc")
+mkdir -p "$work/cmake-app"
+cp "$consumer" "$work/cmake-app/"
+cat > "$work/cmake-app/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.13)
+project(consumer C)
+find_package(pollux 99.0 QUIET)
+if(pollux_FOUND)
+  message(FATAL_ERROR "pollux ${pollux_VERSION} was accepted for 99.0")
+endif()
+find_package(pollux 0.1 REQUIRED)
+add_executable(consumer consumer.c)
+target_link_libraries(consumer PRIVATE pollux::pollux)
+CMAKE
+for kind in shared static; do
+    flag=OFF
+    [ "$kind" = static ] && flag=ON
+    cmake -S "$work/cmake-app" -B "$work/cmake-$kind" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_PREFIX_PATH="$work/root$prefix" -DPOLLUX_USE_STATIC_LIBS=$flag >/dev/null
+    cmake --build "$work/cmake-$kind" >/dev/null
+    needed=$(objdump -p "$work/cmake-$kind/consumer" | awk '$1 == "NEEDED" && $2 ~ /pollux/ {print $2}')
+    case "$kind:$needed" in
+        shared:libpollux.so.0 | static:) ;;
+        *) echo "CMake $kind build: the program needs [$needed]" >&2; exit 1 ;;
+    esac
+    LD_LIBRARY_PATH="$libdir" "$work/cmake-$kind/consumer"
+done
+
 echo "== meson subproject"
 mkdir -p "$work/app/subprojects"
 ln -s "$src" "$work/app/subprojects/pollux"
