@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # check.sh SOURCE_ROOT BUILD_ROOT - build tests/consumers/consumer.c the
-# three ways a project can use pollux, and run each result:
+# ways a project can use pollux, and run each result:
 #   1. installed, found with pkg-config (shared and static)
-#   2. vendored as a meson subproject
-#   3. vendored by copying include/ and src/ and compiling them directly
+#   2. installed, found with CMake's find_package (shared and static)
+#   3. vendored as a meson subproject, whose install must not ship pollux
+#      unless asked
+#   4. vendored by copying include/ and src/ and compiling them directly,
+#      which must make the same platform decisions as meson's probes
 set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
