@@ -70,6 +70,14 @@ typedef enum pollux_backend {
 #define POLLUX_EDGE      0x0200u /* edge-triggered; -ENOTSUP where the backend cannot */
 #define POLLUX_EXCLUSIVE 0x0400u /* wake one of several pollers sharing the fd (epoll); a hint elsewhere */
 
+/* Durations as int64_t nanoseconds, for pollux_wait()'s timeout and the
+ * times of pollux_timer_settime(): POLLUX_MSEC(250), POLLUX_SEC(5).
+ * n is an integer (POLLUX_USEC(1500) for 1.5 ms); the product is computed
+ * in int64_t, so POLLUX_SEC(10) does not overflow an int. */
+#define POLLUX_USEC(n) ((int64_t)(n) * 1000)
+#define POLLUX_MSEC(n) ((int64_t)(n) * 1000000)
+#define POLLUX_SEC(n)  ((int64_t)(n) * 1000000000)
+
 /* Flag for pollux_timer_settime(): initial_ns is an absolute time on the
  * timer's clock. */
 #define POLLUX_TIMER_ABSTIME 0x1u
@@ -198,7 +206,8 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data);
  * pollux_timer_settime - arm or disarm a timer. initial_ns == 0 disarms;
  * otherwise the first expiration is initial_ns from now, or at initial_ns
  * on the timer's clock with POLLUX_TIMER_ABSTIME. interval_ns == 0 is
- * one-shot. Re-arming discards pending expirations.
+ * one-shot. Re-arming discards pending expirations, so calling it again
+ * is the way to reset a timer (an idle timeout pushed back on activity).
  * Returns 0, or -ENOENT (no such timer), -EINVAL (negative values, unknown
  * flags; the old setting is kept).
  */
