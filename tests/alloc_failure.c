@@ -84,6 +84,28 @@ void pollux_test_free(void *block)
     free(block);
 }
 
+#ifdef __linux__
+#include <sys/epoll.h>
+
+int pollux_test_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+
+static long g_adds;        /* epoll_ctl ADDs that succeeded in the kernel */
+static long g_refuse_add;  /* the one refused with ENOMEM; 0: none */
+
+/* Where the kernel allocates (a successful ADD), refuse the chosen one as
+ * it would when out of memory or past max_user_watches. */
+int pollux_test_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    int r = epoll_ctl(epfd, op, fd, event);
+    if (r == 0 && op == EPOLL_CTL_ADD && ++g_adds == g_refuse_add) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        errno = ENOMEM;
+        return -1;
+    }
+    return r;
+}
+#endif
+
 /* ---- descriptors and the model ---------------------------------------- */
 
 #define FIRST_FD 1000  /* the scenario's numbers, from here on */
@@ -424,6 +446,48 @@ static void every_allocation_can_fail(void **state)
                   pollux_backend_name(g_backend), total, g_failed_calls);
 }
 
+/*
+ * The kernel refusing to watch one descriptor again (epoll: ENOMEM, or
+ * ENOSPC past max_user_watches) fails the whole after_fork, for each
+ * epoll_ctl ADD it makes in turn; the retry brings everything back.
+ */
+static void after_fork_fails_when_the_kernel_refuses_a_registration(void **state)
+{
+    (void)state;
+#ifdef __linux__
+    if (g_backend != POLLUX_BACKEND_EPOLL)
+        skip(); /* the only backend whose kernel call is refused here */
+    g_fail_at = 0;
+    for (long k = 1;; k++) {
+        memset(g_reg, 0, sizeof g_reg);
+        g_step = "kernel refuses an add in after_fork";
+        pollux *p = do_new();
+        for (int i = 0; i < 16; i++)
+            do_register(p, i, RW);
+        do_wake(p);
+        g_adds = 0;
+        g_refuse_add = k;
+        int r = pollux_after_fork(p);
+        g_refuse_add = 0;
+        bool refused = g_adds >= k;
+        if (refused) {
+            assert_ret(r, -ENOMEM);
+            pollux_event ev;
+            assert_ret(pollux_wait(p, &ev, 1, 0), -EIO);
+            assert_ret(pollux_after_fork(p), 0);
+        } else {
+            assert_ret(r, 0);
+        }
+        observe(p);
+        pollux_free(p);
+        if (!refused)
+            break;
+    }
+#else
+    skip();
+#endif
+}
+
 /* ---- descriptors ------------------------------------------------------- */
 
 static int setup(void **state)
@@ -471,6 +535,7 @@ int main(int argc, char **argv)
     g_backend = backend_from_argument(argv[0], argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_allocation_can_fail),
+        cmocka_unit_test(after_fork_fails_when_the_kernel_refuses_a_registration),
     };
     return cmocka_run_group_tests_name(argv[1], tests, setup, teardown);
 }
