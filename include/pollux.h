@@ -231,10 +231,12 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer);
  * poller inherited from the parent: rebuilds the kernel state and keeps
  * every registration and timer. Nothing the child does afterwards changes
  * the parent's poller. In a process that did not fork it rebuilds as well
- * and returns 0. Returns 0 or a negative errno from creating kernel
- * objects; after a failure the poller has no kernel state: register,
- * modify, unregister, wait, wake and fileno return -EIO until
- * pollux_after_fork() succeeds (timers and pollux_free() keep working).
+ * and returns 0. Returns 0 or a negative errno (-EMFILE, -ENOMEM, ...)
+ * from creating kernel objects or registering again. All or nothing:
+ * after a failure the poller has no kernel state and a pending wake is
+ * kept for the next attempt; register, modify, unregister, wait, wake and
+ * fileno return -EIO until pollux_after_fork() succeeds (timers and
+ * pollux_free() keep working).
  *
  * Without it, the child shares the parent's kernel objects: its wakes wake
  * the parent, its waits can take the parent's wake and readiness, its

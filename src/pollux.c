@@ -182,26 +182,30 @@ static bool any_always_ready_armed(const pollux *p);
 /*
  * epoll cannot watch regular files, so nothing in its set would make
  * pollux_fileno() readable for them. The ready flag, an internal eventfd
- * in the set, is kept signalled while any of them is armed.
+ * in the set, is kept signalled while any of them is armed. Returns 0 or
+ * the error of opening the flag (tried again at the next call).
  */
-static void sync_ready_flag(pollux *p)
+static int sync_ready_flag(pollux *p)
 {
     if (p->ops->fileno == NULL)
-        return;
+        return 0;
     bool armed = any_always_ready_armed(p) || timers_pending(p);
     struct wake_channel *flag = &p->ready_flag;
     if (armed && flag->read_fd < 0) {
-        if (wake_open(flag) < 0)
-            return;
-        if (core_watch_internal(p, flag->read_fd, FD_READY_FLAG) < 0) {
+        int err = wake_open(flag);
+        if (err < 0)
+            return err;
+        err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
+        if (err < 0) {
             wake_close(flag);
-            return;
+            return err;
         }
     }
     if (armed)
-        wake_signal(flag);
-    else if (flag->read_fd >= 0 && atomic_load(&flag->pending))
+        return wake_signal(flag);
+    if (flag->read_fd >= 0 && atomic_load(&flag->pending))
         wake_drain(flag);
+    return 0;
 }
 
 static void always_ready_remove(pollux *p, int fd)
@@ -584,26 +588,18 @@ static bool deliver_backend_source(pollux *p, pollux_event *ev)
 }
 
 /*
- * The kernel objects of a parent are shared with the child (epoll) or not
- * inherited at all (kqueue): build new ones and register everything again.
- * The old descriptors are only closed, never modified, so the parent's
- * poller is untouched.
+ * Drop what the table says about kernel state: internal descriptors go,
+ * user registrations stay with no kernel watch. Numbers closed now must
+ * not be watched again: the new kernel objects may be about to take them.
  */
-POLLUX_API int pollux_after_fork(pollux *p)
+static void forget_kernel_state(pollux *p)
 {
-    if (p == NULL)
-        return -EINVAL;
-    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
-    timers_before_rebuild(p);
-    close_kernel_state(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER && !e->closed_user) {
             *e = (struct fd_entry){ 0 };
             continue;
         }
-        /* Numbers closed now must not be watched again: the new kernel
-         * objects may be about to take them. */
         bool closed = e->closed_user || fcntl(fd, F_GETFD) < 0;
         struct fd_entry kept = { .interest = e->interest, .role = FD_USER, .flags = e->flags };
         *e = kept;
@@ -613,25 +609,67 @@ POLLUX_API int pollux_after_fork(pollux *p)
             e->flags |= FD_CLOSED;
         }
     }
-    int err = open_kernel_state(p);
-    if (err < 0) {
-        close_kernel_state(p); /* all or nothing: see NO_KERNEL_STATE */
-        return err;
-    }
-    /* A wake the parent had not reported yet is still owed. */
-    atomic_store(&p->wake.pending, 0);
-    if (wake_was_pending)
-        pollux_wake(p);
+}
+
+/* Watch every registration again; the first failure, other than a number
+ * closed meanwhile (left unwatched until modify), fails the whole call. */
+static int rewatch_registrations(pollux *p)
+{
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER || (e->flags & FD_CLOSED))
             continue; /* a closed number stays unwatched until modify */
-        if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
+        int err = apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags));
+        if (err == -EBADF)
             e->flags |= FD_CLOSED;
+        else if (err < 0)
+            return err;
     }
-    timers_arm_sources(p); /* for pollux_fileno(), before any wait */
-    sync_ready_flag(p);
     return 0;
+}
+
+/* Everything after_fork builds on a new kernel object, in order. */
+static int rebuild(pollux *p, bool wake_was_pending)
+{
+    int err = open_kernel_state(p);
+    if (err < 0)
+        return err;
+    /* A wake the parent had not reported yet is still owed. */
+    atomic_store(&p->wake.pending, 0);
+    if (wake_was_pending && (err = pollux_wake(p)) < 0)
+        return err;
+    err = rewatch_registrations(p);
+    if (err == 0)
+        err = timers_arm_sources(p); /* for pollux_fileno(), before any wait */
+    if (err == 0)
+        err = sync_ready_flag(p);
+    return err;
+}
+
+/*
+ * The kernel objects of a parent are shared with the child (epoll) or not
+ * inherited at all (kqueue): build new ones and register everything again.
+ * The old descriptors are only closed, never modified, so the parent's
+ * poller is untouched. All or nothing: on failure the poller is left with
+ * no kernel state (NO_KERNEL_STATE) and a pending wake is still owed, so
+ * that a later call can succeed.
+ */
+POLLUX_API int pollux_after_fork(pollux *p)
+{
+    if (p == NULL)
+        return -EINVAL;
+    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
+    timers_before_rebuild(p);
+    close_kernel_state(p);
+    forget_kernel_state(p);
+    int err = rebuild(p, wake_was_pending);
+    if (err < 0) {
+        timers_before_rebuild(p);
+        close_kernel_state(p);
+        forget_kernel_state(p);
+        atomic_store(&p->wake.pending, wake_was_pending);
+    }
+    return err;
 }
 
 /* ---- waiting ----------------------------------------------------------- */
