@@ -110,10 +110,9 @@ int pollux_test_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 
 #define FIRST_FD 1000  /* the scenario's numbers, from here on */
 #define SOCKETS  2000  /* socketpair ends, readable and writable */
-/* Regular files, dups of one (always ready). With 100 of them, epoll and
- * kqueue never report one of them: the core's always-ready rotation moves
- * its start inside the loop that uses it. Raise this once that is fixed. */
-#define FILES    8
+/* Regular files, dups of one (always ready): enough of them that the
+ * always-ready rotation must take turns across waits. */
+#define FILES    100
 #define NFD      (SOCKETS + FILES)
 #define TIMERS   2000
 #define RW       (POLLUX_READ | POLLUX_WRITE)
