@@ -107,13 +107,13 @@ struct backend_ops {
 };
 
 /* One per backend file; each is defined only where meson compiled it. */
-extern const struct backend_ops backend_select;
-extern const struct backend_ops backend_poll;
-extern const struct backend_ops backend_epoll;
-extern const struct backend_ops backend_kqueue;
-extern const struct backend_ops backend_devpoll;
+extern const struct backend_ops pollux_backend_select;
+extern const struct backend_ops pollux_backend_poll;
+extern const struct backend_ops pollux_backend_epoll;
+extern const struct backend_ops pollux_backend_kqueue;
+extern const struct backend_ops pollux_backend_devpoll;
 
 /* The backends compiled into this build; NULL where not compiled. */
-const struct backend_ops *backend_lookup(pollux_backend id);
+const struct backend_ops *pollux_backend_lookup(pollux_backend id);
 
 #endif

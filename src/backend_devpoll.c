@@ -23,7 +23,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "grow.h"
+#include "util.h"
 #include "internal.h"
 #include "poll_events.h"
 
@@ -63,7 +63,7 @@ static void devpoll_backend_destroy(pollux *p)
 
 static int queue_change(struct devpoll_state *s, int fd, short events)
 {
-    int err = grow_array((void **)&s->changes, &s->change_size, s->change_count + 1,
+    int err = pollux_grow_array((void **)&s->changes, &s->change_size, s->change_count + 1,
                          sizeof *s->changes);
     if (err < 0)
         return err;
@@ -91,7 +91,7 @@ static int flush_changes(struct devpoll_state *s)
 static int devpoll_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct devpoll_state *s = p->backend;
-    if (fcntl(fd, F_GETFD) < 0)
+    if (!pollux_fd_is_open(fd))
         return -EBADF; /* the driver would only say POLLNVAL later */
     int err = queue_change(s, fd, to_poll_events(mask));
     if (err == 0)
@@ -147,17 +147,12 @@ static int devpoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t t
         return err;
     /* Ask for every ready descriptor, so the rotation sees them all. */
     int room = s->registered > max ? s->registered : max;
-    if (room > s->ready_size) {
-        struct pollfd *grown = realloc(s->ready, (size_t)room * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->ready = grown;
-        s->ready_size = room;
-    }
+    if (pollux_grow_array((void **)&s->ready, &s->ready_size, room, sizeof *s->ready) < 0)
+        return -ENOMEM;
     struct dvpoll request = {
         .dp_fds = s->ready,
         .dp_nfds = room,
-        .dp_timeout = ns_to_ms_rounded_up(timeout_ns), /* never early */
+        .dp_timeout = pollux_ns_to_ms_rounded_up(timeout_ns), /* never early */
     };
     int got = ioctl(s->dpfd, DP_POLL, &request);
     if (got < 0)
@@ -171,7 +166,7 @@ static int devpoll_backend_kernel_fd(const pollux *p)
     return s->dpfd;
 }
 
-const struct backend_ops backend_devpoll = {
+const struct backend_ops pollux_backend_devpoll = {
     .id = POLLUX_BACKEND_DEVPOLL,
     .name = "devpoll",
     .native_modes = 0,

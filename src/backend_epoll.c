@@ -25,7 +25,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "grow.h"
+#include "util.h"
 #include "internal.h"
 
 /* One epoll_wait() never asks for more than this: fairness comes from the
@@ -137,7 +137,7 @@ static int watch(struct epoll_state *s, int fd, uint32_t mask)
 static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct epoll_state *s = p->backend;
-    if (grow_array((void **)&s->tag, &s->tag_size, fd + 1, sizeof *s->tag) < 0)
+    if (pollux_grow_array((void **)&s->tag, &s->tag_size, fd + 1, sizeof *s->tag) < 0)
         return -ENOMEM;
     int r = watch(s, fd, mask);
     if (r == -EEXIST) /* a watch on this very file the core had lost: take it over */
@@ -172,8 +172,8 @@ static int recheck_later(struct epoll_state *s, int fd)
         return 0;
     if (s->recheck_count == s->recheck_size)
         recheck_compact(s);
-    if (grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
-        || grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
+    if (pollux_grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
+        || pollux_grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
         return -ENOMEM;
     s->rechecking[fd] = 1;
     s->recheck[s->recheck_count++] = fd;
@@ -226,14 +226,14 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
     /* epoll_wait is a little cheaper; pwait2 only when ms would round. */
     bool whole_ms = timeout_ns < 0 || timeout_ns % 1000000 == 0;
     if (s->have_pwait2 && !whole_ms) {
-        struct timespec ts = ns_to_timespec(timeout_ns);
+        struct timespec ts = pollux_ns_to_timespec(timeout_ns);
         int n = epoll_pwait2(s->epfd, s->buffer, max, timeout_ns < 0 ? NULL : &ts, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;
         s->have_pwait2 = false; /* kernel older than 5.11 */
     }
 #endif
-    return epoll_wait(s->epfd, s->buffer, max, ns_to_ms_rounded_up(timeout_ns));
+    return epoll_wait(s->epfd, s->buffer, max, pollux_ns_to_ms_rounded_up(timeout_ns));
 }
 
 /*
@@ -252,7 +252,7 @@ static int run_rechecks(pollux *p, struct epoll_state *s, pollux_event *out, int
         if (!s->rechecking[fd])
             continue;
         s->rechecking[fd] = 0;
-        uint32_t mask = core_kernel_mask(p, fd);
+        uint32_t mask = pollux_core_kernel_mask(p, fd);
         if (mask != 0 && watch(s, fd, mask) == BACKEND_ALWAYS_READY) {
             out[n].fd = fd;
             out[n].events = BACKEND_ALWAYS_READY_NOW;
@@ -277,7 +277,7 @@ static int rebuild(pollux *p, struct epoll_state *s)
     if (fresh < 0)
         return -errno;
     for (int fd = 0; fd < s->tag_size; fd++) {
-        uint32_t mask = core_kernel_mask(p, fd);
+        uint32_t mask = pollux_core_kernel_mask(p, fd);
         if (mask == 0 || fd == fresh) /* fresh took a closed number */
             continue;
         struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd]) };
@@ -319,13 +319,8 @@ static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t tim
     struct epoll_state *s = p->backend;
     if (max > MAX_BATCH)
         max = MAX_BATCH;
-    if (max > s->buffer_size) {
-        struct epoll_event *grown = realloc(s->buffer, (size_t)max * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->buffer = grown;
-        s->buffer_size = max;
-    }
+    if (pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
+        return -ENOMEM;
     int reports = s->recheck_count > 0 ? run_rechecks(p, s, out, max) : 0;
     if (reports == max)
         return reports;
@@ -350,7 +345,7 @@ static int epoll_backend_fileno(const pollux *p)
     return s->epfd;
 }
 
-const struct backend_ops backend_epoll = {
+const struct backend_ops pollux_backend_epoll = {
     .id = POLLUX_BACKEND_EPOLL,
     .name = "epoll",
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE,

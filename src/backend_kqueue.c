@@ -24,7 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "grow.h"
+#include "util.h"
 #include "internal.h"
 
 /* EVFILT_USER's identifier for the wake-up. */
@@ -47,17 +47,13 @@ struct kqueue_state {
 /* slot_of with every new entry -1 ("no merged event yet"). */
 static int reserve_slots(struct kqueue_state *s, int fd)
 {
-    int old = s->slot_size;
-    int err = grow_array((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
-    for (int i = old; err == 0 && i < s->slot_size; i++)
-        s->slot_of[i] = -1;
-    return err;
+    return pollux_grow_index(&s->slot_of, &s->slot_size, fd + 1);
 }
 
 static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
                         unsigned short flags, unsigned fflags, int64_t data, void *udata)
 {
-    int err = grow_array((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
+    int err = pollux_grow_array((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
     if (err < 0)
         return err;
     EV_SET(&s->changes[s->change_count], ident, filter, flags, fflags, data, udata);
@@ -163,7 +159,7 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
 static int flush_now(struct kqueue_state *s, int first)
 {
     int count = s->change_count;
-    int err = grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
+    int err = pollux_grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
     if (err < 0)
         return err;
     for (int i = 0; i < count; i++)
@@ -298,7 +294,7 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
         slot = (*n)++;
         ev = &out[slot];
     } else {
-        int err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+        int err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
                        sizeof *s->backlog);
         if (err < 0)
             return err;
@@ -370,17 +366,17 @@ static int scan(struct kqueue_state *s, bool with_changes, pollux_event *out, in
     /* A descriptor has up to two filters: ask for enough to merge them,
      * plus room for an error entry per queued change. */
     int room = 2 * (max - *n) + nchanges;
-    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    int err = pollux_grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
     /* The kernel consumes what it reports (ONESHOT, EV_CLEAR): room for
      * every report in the backlog now, so that none can be lost later. */
     if (err == 0)
-        err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
+        err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
                          sizeof *s->backlog);
     if (err < 0)
         return err; /* the changes stay queued */
     if (with_changes)
         s->change_count = 0; /* applied before the kernel waits, whatever it says */
-    struct timespec ts = ns_to_timespec(*n > 0 ? 0 : timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(*n > 0 ? 0 : timeout_ns);
     int got = kevent(s->kq, s->changes, nchanges, s->results, room,
                      *n == 0 && timeout_ns < 0 ? NULL : &ts);
     if (got < 0)
@@ -443,7 +439,7 @@ static int kqueue_backend_fileno(const pollux *p)
 static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
 {
     struct kqueue_state *s = p->backend;
-    int64_t left = deadline_ns - clock_now_ns(clock);
+    int64_t left = deadline_ns - pollux_clock_now_ns(clock);
     if (left < 1)
         left = 1;
     int first = s->change_count;
@@ -468,7 +464,7 @@ static int kqueue_backend_kernel_fd(const pollux *p)
     return s->kq;
 }
 
-const struct backend_ops backend_kqueue = {
+const struct backend_ops pollux_backend_kqueue = {
     .id = POLLUX_BACKEND_KQUEUE,
     .name = "kqueue",
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE,

@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "poll_events.h"
+#include "util.h"
 
 struct poll_state {
     struct pollfd *set;
@@ -49,33 +50,14 @@ static void poll_backend_destroy(pollux *p)
 
 static int reserve(struct poll_state *s, int fd)
 {
-    if (s->count == s->size) {
-        int size = s->size ? s->size * 2 : 64;
-        struct pollfd *grown = realloc(s->set, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->set = grown;
-        s->size = size;
-    }
-    if (fd >= s->slot_of_size) {
-        int size = s->slot_of_size ? s->slot_of_size : 64;
-        while (size <= fd)
-            size *= 2;
-        int *grown = realloc(s->slot_of, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        for (int i = s->slot_of_size; i < size; i++)
-            grown[i] = -1;
-        s->slot_of = grown;
-        s->slot_of_size = size;
-    }
-    return 0;
+    int err = pollux_grow_array((void **)&s->set, &s->size, s->count + 1, sizeof *s->set);
+    return err < 0 ? err : pollux_grow_index(&s->slot_of, &s->slot_of_size, fd + 1);
 }
 
 static int poll_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct poll_state *s = p->backend;
-    if (fcntl(fd, F_GETFD) < 0)
+    if (!pollux_fd_is_open(fd))
         return -EBADF; /* poll() itself would only say POLLNVAL later */
     int err = reserve(s, fd);
     if (err < 0)
@@ -111,10 +93,10 @@ static int poll_backend_del(pollux *p, int fd, uint32_t old_mask)
 static int kernel_wait(struct poll_state *s, int64_t timeout_ns)
 {
 #ifdef HAVE_PPOLL
-    struct timespec ts = ns_to_timespec(timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
     return ppoll(s->set, (nfds_t)s->count, timeout_ns < 0 ? NULL : &ts, NULL);
 #else
-    return poll(s->set, (nfds_t)s->count, ns_to_ms_rounded_up(timeout_ns));
+    return poll(s->set, (nfds_t)s->count, pollux_ns_to_ms_rounded_up(timeout_ns));
 #endif
 }
 
@@ -125,9 +107,9 @@ static int poll_backend_wait(pollux *p, pollux_event *out, int max, int64_t time
     if (ready < 0)
         return -errno;
     int n = 0;
-    int start = s->next < s->count ? s->next : 0;
+    int start = pollux_rotation_start(s->next, s->count);
     for (int k = 0; k < s->count && n < ready && n < max; k++) {
-        int i = (start + k) % s->count;
+        int i = pollux_rotation_at(start, k, s->count);
         if (s->set[i].revents == 0)
             continue;
         out[n].fd = s->set[i].fd;
@@ -138,7 +120,7 @@ static int poll_backend_wait(pollux *p, pollux_event *out, int max, int64_t time
     return n;
 }
 
-const struct backend_ops backend_poll = {
+const struct backend_ops pollux_backend_poll = {
     .id = POLLUX_BACKEND_POLL,
     .name = "poll",
     .native_modes = 0,

@@ -20,6 +20,7 @@
 #include <sys/select.h>
 
 #include "internal.h"
+#include "util.h"
 
 typedef unsigned long word_t;
 #define WORD_BITS ((int)(sizeof(word_t) * CHAR_BIT))
@@ -120,7 +121,7 @@ static void put_mask(struct select_state *s, int fd, uint32_t mask)
 static int select_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct select_state *s = p->backend;
-    if (fcntl(fd, F_GETFD) < 0)
+    if (!pollux_fd_is_open(fd))
         return -EBADF;
     int err = reserve(s, fd);
     if (err < 0)
@@ -146,7 +147,7 @@ static int select_backend_del(pollux *p, int fd, uint32_t old_mask)
 
 static int kernel_wait(struct select_state *s, int64_t timeout_ns)
 {
-    struct timespec ts = ns_to_timespec(timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
     if (s->max_fd < 0)
         return pselect(0, NULL, NULL, NULL, timeout_ns < 0 ? NULL : &ts, NULL);
     size_t bytes = (size_t)(s->max_fd / WORD_BITS + 1) * sizeof(word_t);
@@ -161,7 +162,7 @@ static int report_closed(struct select_state *s, pollux_event *out, int max)
 {
     int n = 0;
     for (int fd = 0; fd <= s->max_fd && n < max; fd++) {
-        if (registered(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+        if (registered(s, fd) && !pollux_fd_is_open(fd)) {
             out[n].fd = fd;
             out[n].events = BACKEND_NVAL;
             n++;
@@ -190,9 +191,9 @@ static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         return errno == EBADF ? report_closed(s, out, max) : -errno;
 
     int n = 0, span = s->max_fd + 1;
-    int start = s->next < span ? s->next : 0;
+    int start = pollux_rotation_start(s->next, span);
     for (int k = 0; k < span && n < max && ready > 0; k++) {
-        int fd = (start + k) % span;
+        int fd = pollux_rotation_at(start, k, span);
         uint32_t bits = readiness(s, fd);
         if (bits == 0)
             continue;
@@ -204,7 +205,7 @@ static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
     return n;
 }
 
-const struct backend_ops backend_select = {
+const struct backend_ops pollux_backend_select = {
     .id = POLLUX_BACKEND_SELECT,
     .name = "select",
     .native_modes = 0,

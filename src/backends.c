@@ -8,28 +8,28 @@
 
 #include "backend.h"
 
-const struct backend_ops *backend_lookup(pollux_backend id)
+const struct backend_ops *pollux_backend_lookup(pollux_backend id)
 {
     switch (id) {
 #ifdef HAVE_BACKEND_SELECT
     case POLLUX_BACKEND_SELECT:
-        return &backend_select;
+        return &pollux_backend_select;
 #endif
 #ifdef HAVE_BACKEND_POLL
     case POLLUX_BACKEND_POLL:
-        return &backend_poll;
+        return &pollux_backend_poll;
 #endif
 #ifdef HAVE_BACKEND_EPOLL
     case POLLUX_BACKEND_EPOLL:
-        return &backend_epoll;
+        return &pollux_backend_epoll;
 #endif
 #ifdef HAVE_BACKEND_KQUEUE
     case POLLUX_BACKEND_KQUEUE:
-        return &backend_kqueue;
+        return &pollux_backend_kqueue;
 #endif
 #ifdef HAVE_BACKEND_DEVPOLL
     case POLLUX_BACKEND_DEVPOLL:
-        return &backend_devpoll;
+        return &pollux_backend_devpoll;
 #endif
     default:
         return NULL;

@@ -51,7 +51,7 @@ struct fd_entry {
 };
 
 /* The wake channel: an eventfd, or a non-blocking self-pipe. */
-struct wake_channel {
+struct pollux_channel {
     int read_fd;
     int write_fd;           /* == read_fd for an eventfd */
     atomic_int pending;     /* 1 between a wake and the wait that reports it */
@@ -66,7 +66,7 @@ struct always_ready_file {
     ino_t ino;
 };
 
-struct timer_wheel;
+struct pollux_timers;
 
 struct pollux {
     const struct backend_ops *ops;
@@ -88,31 +88,31 @@ struct pollux {
     bool own_sources_first;
     bool files_before_timers; /* and within those, who leads */
 
-    struct wake_channel wake;
+    struct pollux_channel wake;
     /* Kept readable while always-ready files are armed, so that
      * pollux_fileno() polls readable for them too; opened on first need. */
-    struct wake_channel ready_flag;
-    struct timer_wheel *timers; /* NULL until the first timer is created */
+    struct pollux_channel ready_flag;
+    struct pollux_timers *timers; /* NULL until the first timer is created */
 };
 
 /* clock helpers */
-int64_t clock_now_ns(clockid_t clock);
-struct timespec ns_to_timespec(int64_t ns);
+int64_t pollux_clock_now_ns(clockid_t clock);
+struct timespec pollux_ns_to_timespec(int64_t ns);
 /* Milliseconds for poll()-style timeouts, rounded up so a wait never ends early. */
-int ns_to_ms_rounded_up(int64_t ns);
+int pollux_ns_to_ms_rounded_up(int64_t ns);
 
 /* wake.c */
-int  wake_open(struct wake_channel *w);
-void wake_close(struct wake_channel *w);
-int  wake_signal(struct wake_channel *w);
-void wake_drain(struct wake_channel *w);
+int  pollux_channel_open(struct pollux_channel *w);
+void pollux_channel_close(struct pollux_channel *w);
+int  pollux_channel_signal(struct pollux_channel *w);
+void pollux_channel_drain(struct pollux_channel *w);
 
 /* pollux.c: the mask the backend was last given for fd (0: not watched,
  * or a fired ONESHOT), for a backend that applies a change later or
  * rebuilds its kernel object. */
-uint32_t core_kernel_mask(const pollux *p, int fd);
+uint32_t pollux_core_kernel_mask(const pollux *p, int fd);
 
 /* pollux.c: (re)create the slot array entry for an internal descriptor */
-int core_watch_internal(pollux *p, int fd, enum fd_role role);
+int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role);
 
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "grow.h"
+#include "util.h"
 #include "internal.h"
 #include "timer.h"
 
@@ -53,7 +53,7 @@ POLLUX_API const char *pollux_backend_name(pollux_backend b)
  * created here (a kernel may lack a syscall its headers declare). */
 static bool backend_usable(pollux_backend b)
 {
-    const struct backend_ops *ops = backend_lookup(b);
+    const struct backend_ops *ops = pollux_backend_lookup(b);
     if (ops == NULL)
         return false;
     pollux probe;
@@ -158,7 +158,7 @@ static int always_ready_add(pollux *p, int fd)
     while (i < p->always_ready_count && p->always_ready[i].fd != fd)
         i++;
     if (i == p->always_ready_count) {
-        int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
+        int err = pollux_grow_array((void **)&p->always_ready, &p->always_ready_size,
                              p->always_ready_count + 1, sizeof *p->always_ready);
         if (err < 0)
             return err;
@@ -189,22 +189,22 @@ static int sync_ready_flag(pollux *p)
 {
     if (p->ops->fileno == NULL)
         return 0;
-    bool armed = any_always_ready_armed(p) || timers_pending(p);
-    struct wake_channel *flag = &p->ready_flag;
+    bool armed = any_always_ready_armed(p) || pollux_timers_pending(p);
+    struct pollux_channel *flag = &p->ready_flag;
     if (armed && flag->read_fd < 0) {
-        int err = wake_open(flag);
+        int err = pollux_channel_open(flag);
         if (err < 0)
             return err;
-        err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
+        err = pollux_core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
         if (err < 0) {
-            wake_close(flag);
+            pollux_channel_close(flag);
             return err;
         }
     }
     if (armed)
-        return wake_signal(flag);
+        return pollux_channel_signal(flag);
     if (flag->read_fd >= 0 && atomic_load(&flag->pending))
-        wake_drain(flag);
+        pollux_channel_drain(flag);
     return 0;
 }
 
@@ -312,7 +312,7 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
      * number that is not open would waste memory (or fail with -ENOMEM for
      * INT_MAX). Both are rare enough for one fcntl. */
     uint32_t wanted = wanted_mask(p, events, 0);
-    if ((wanted == 0 || fd >= p->fds_size) && fcntl(fd, F_GETFD) < 0)
+    if ((wanted == 0 || fd >= p->fds_size) && !pollux_fd_is_open(fd))
         return -EBADF;
     err = table_reserve(p, fd);
     if (err < 0)
@@ -404,7 +404,7 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     return 0;
 }
 
-uint32_t core_kernel_mask(const pollux *p, int fd)
+uint32_t pollux_core_kernel_mask(const pollux *p, int fd)
 {
     if (fd >= p->fds_size || (p->fds[fd].flags & FD_DISARMED))
         return 0; /* a fired native ONESHOT is watched for nothing */
@@ -445,7 +445,7 @@ static void release_own(pollux *p, int fd)
     e->closed_user = 0;
 }
 
-int core_watch_internal(pollux *p, int fd, enum fd_role role)
+int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role)
 {
     int err = claim_own(p, fd, role);
     if (err < 0)
@@ -473,16 +473,16 @@ static int open_kernel_state(pollux *p)
         err = claim_own(p, p->ops->kernel_fd(p), FD_KERNEL);
     if (err < 0 || p->ops->wake != NULL)
         return err;
-    err = wake_open(&p->wake);
+    err = pollux_channel_open(&p->wake);
     if (err == 0)
-        err = core_watch_internal(p, p->wake.read_fd, FD_WAKE);
+        err = pollux_core_watch_internal(p, p->wake.read_fd, FD_WAKE);
     return err;
 }
 
 static void close_kernel_state(pollux *p)
 {
-    wake_close(&p->wake);
-    wake_close(&p->ready_flag);
+    pollux_channel_close(&p->wake);
+    pollux_channel_close(&p->ready_flag);
     if (p->backend != NULL)
         p->ops->destroy(p);
     p->backend = NULL;
@@ -500,7 +500,7 @@ POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
         if (err < 0)
             return err;
     }
-    const struct backend_ops *ops = backend_lookup(backend);
+    const struct backend_ops *ops = pollux_backend_lookup(backend);
     if (ops == NULL || !(pollux_backends() & (1u << backend)))
         return -ENOTSUP;
 
@@ -523,7 +523,7 @@ POLLUX_API void pollux_free(pollux *p)
 {
     if (p == NULL)
         return;
-    timers_free(p);
+    pollux_timers_free(p);
     close_kernel_state(p);
     free(p->fds);
     free(p->fd_data);
@@ -554,8 +554,8 @@ POLLUX_API int pollux_wake(pollux *p)
     if (p->backend == NULL)
         return NO_KERNEL_STATE;
     if (p->ops->wake == NULL)
-        return wake_signal(&p->wake);
-    /* Coalesce as wake_signal() does; the wait clears the flag. */
+        return pollux_channel_signal(&p->wake);
+    /* Coalesce as pollux_channel_signal() does; the wait clears the flag. */
     if (atomic_exchange(&p->wake.pending, 1) != 0)
         return 0;
     int saved_errno = errno;
@@ -583,7 +583,7 @@ static bool deliver_backend_source(pollux *p, pollux_event *ev)
         return true;
     }
     if (ev->events == POLLUX_TIMER)
-        timers_source_fired(p);
+        pollux_timers_source_fired(p);
     return false;
 }
 
@@ -600,7 +600,7 @@ static void forget_kernel_state(pollux *p)
             *e = (struct fd_entry){ 0 };
             continue;
         }
-        bool closed = e->closed_user || fcntl(fd, F_GETFD) < 0;
+        bool closed = e->closed_user || !pollux_fd_is_open(fd);
         struct fd_entry kept = { .interest = e->interest, .role = FD_USER, .flags = e->flags };
         *e = kept;
         if (closed) {
@@ -640,7 +640,7 @@ static int rebuild(pollux *p, bool wake_was_pending)
         return err;
     err = rewatch_registrations(p);
     if (err == 0)
-        err = timers_arm_sources(p); /* for pollux_fileno(), before any wait */
+        err = pollux_timers_arm_sources(p); /* for pollux_fileno(), before any wait */
     if (err == 0)
         err = sync_ready_flag(p);
     return err;
@@ -659,12 +659,12 @@ POLLUX_API int pollux_after_fork(pollux *p)
     if (p == NULL)
         return -EINVAL;
     bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
-    timers_before_rebuild(p);
+    pollux_timers_before_rebuild(p);
     close_kernel_state(p);
     forget_kernel_state(p);
     int err = rebuild(p, wake_was_pending);
     if (err < 0) {
-        timers_before_rebuild(p);
+        pollux_timers_before_rebuild(p);
         close_kernel_state(p);
         forget_kernel_state(p);
         atomic_store(&p->wake.pending, wake_was_pending);
@@ -678,12 +678,12 @@ POLLUX_API int pollux_after_fork(pollux *p)
 static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *ev)
 {
     if (e->role == FD_WAKE) {
-        wake_drain(&p->wake);
+        pollux_channel_drain(&p->wake);
         report_wake(ev);
         return true;
     }
     if (e->role == FD_TIMER)
-        timers_source_fd_ready(p, ev->fd); /* timers_collect() reports them */
+        pollux_timers_source_fd_ready(p, ev->fd); /* pollux_timers_collect() reports them */
     /* FD_READY_FLAG: the files themselves are reported by the core. */
     return false;
 }
@@ -762,9 +762,9 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
 {
     int n = 0, count = p->always_ready_count;
     /* Read once: the loop moves always_ready_next past what it reported. */
-    int start = count > 0 ? p->always_ready_next % count : 0;
+    int start = pollux_rotation_start(p->always_ready_next, count);
     for (int k = 0; k < count && n < max; k++) {
-        int i = (start + k) % count;
+        int i = pollux_rotation_at(start, k, count);
         int fd = p->always_ready[i].fd;
         struct fd_entry *e = &p->fds[fd];
         if (!always_ready_armed(e))
@@ -839,9 +839,9 @@ static int collect_own(pollux *p, pollux_event *out, int max)
     int n;
     if (p->files_before_timers) {
         n = collect_always_ready(p, out, max);
-        n += timers_collect(p, out + n, max - n);
+        n += pollux_timers_collect(p, out + n, max - n);
     } else {
-        n = timers_collect(p, out, max);
+        n = pollux_timers_collect(p, out, max);
         n += collect_always_ready(p, out + n, max - n);
     }
     p->files_before_timers = !p->files_before_timers;
@@ -867,11 +867,11 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
         return n;
     }
 
-    bool own_ready = any_always_ready_armed(p) || timers_due(p);
+    bool own_ready = any_always_ready_armed(p) || pollux_timers_due(p);
     if (own_ready)
         timeout_ns = 0;
     else
-        timeout_ns = timers_clamp_timeout(p, timeout_ns);
+        timeout_ns = pollux_timers_clamp_timeout(p, timeout_ns);
 
     bool own_first = own_ready && p->own_sources_first;
     int n = 0;
@@ -886,12 +886,12 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     if (!own_first)
         n += collect_own(p, out + n, max - n);
     /* Only pollers with timers or always-ready files get here. */
-    timers_arm_sources(p); /* for pollux_fileno() users that never block */
+    pollux_timers_arm_sources(p); /* for pollux_fileno() users that never block */
     sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
-                           && (any_always_ready_armed(p) || timers_due(p));
+                           && (any_always_ready_armed(p) || pollux_timers_due(p));
     return n;
 }
 
@@ -903,7 +903,7 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
         return NO_KERNEL_STATE;
     int64_t deadline = 0;
     if (timeout_ns > 0) {
-        int64_t now = clock_now_ns(CLOCK_MONOTONIC);
+        int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);
         /* A timeout past the end of time is forever, not an overflow. */
         if (timeout_ns > INT64_MAX - now)
             timeout_ns = -1;
@@ -917,7 +917,7 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
             return n;
         if (timeout_ns > 0) {
             /* Never return 0 before the whole timeout has passed. */
-            timeout_ns = deadline - clock_now_ns(CLOCK_MONOTONIC);
+            timeout_ns = deadline - pollux_clock_now_ns(CLOCK_MONOTONIC);
             if (timeout_ns <= 0)
                 return 0;
         }
