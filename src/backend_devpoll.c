@@ -24,7 +24,8 @@
 #include <unistd.h>
 
 #include "util.h"
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
 #include "poll_events.h"
 
 struct devpoll_state {
@@ -37,7 +38,7 @@ struct devpoll_state {
     int next_fd;             /* fairness: results from this fd on go first */
 };
 
-static int devpoll_backend_init(pollux *p)
+static int devpoll_backend_init(void **state)
 {
     struct devpoll_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -48,13 +49,13 @@ static int devpoll_backend_init(pollux *p)
         free(s);
         return err;
     }
-    p->backend = s;
+    *state = s;
     return 0;
 }
 
-static void devpoll_backend_destroy(pollux *p)
+static void devpoll_backend_destroy(void *state)
 {
-    struct devpoll_state *s = p->backend;
+    struct devpoll_state *s = state;
     close(s->dpfd);
     free(s->changes);
     free(s->ready);
@@ -88,9 +89,9 @@ static int flush_changes(struct devpoll_state *s)
     return 0;
 }
 
-static int devpoll_backend_add(pollux *p, int fd, uint32_t mask)
+static int devpoll_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct devpoll_state *s = p->backend;
+    struct devpoll_state *s = state;
     if (!pollux_fd_is_open(fd))
         return -EBADF; /* the driver would only say POLLNVAL later */
     int err = queue_change(s, fd, to_poll_events(mask));
@@ -99,10 +100,10 @@ static int devpoll_backend_add(pollux *p, int fd, uint32_t mask)
     return err;
 }
 
-static int devpoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int devpoll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
     (void)old_mask;
-    struct devpoll_state *s = p->backend;
+    struct devpoll_state *s = state;
     /* Writing a new mask would OR it into the old one: remove first. */
     int err = queue_change(s, fd, POLLREMOVE);
     if (err == 0)
@@ -110,18 +111,17 @@ static int devpoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t ma
     return err;
 }
 
-static int devpoll_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void devpoll_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
-    struct devpoll_state *s = p->backend;
+    struct devpoll_state *s = state;
     s->registered--;
     /* Out of memory here only leaves a watch the core ignores. */
     queue_change(s, fd, POLLREMOVE);
-    return 0;
 }
 
 /* Store up to max results, those with fd >= next_fd first. */
-static int rotate_out(struct devpoll_state *s, int got, pollux_event *out, int max)
+static int rotate_out(struct devpoll_state *s, int got, struct pollux_report *out, int max)
 {
     int n = 0;
     for (int pass = 0; pass < 2 && n < max; pass++) {
@@ -129,9 +129,7 @@ static int rotate_out(struct devpoll_state *s, int got, pollux_event *out, int m
             int fd = s->ready[i].fd;
             if ((pass == 0) != (fd >= s->next_fd))
                 continue;
-            out[n].fd = fd;
-            out[n].events = from_poll_events(s->ready[i].revents);
-            n++;
+            pollux_report_from_poll(&out[n++], fd, s->ready[i].revents);
         }
     }
     if (n > 0)
@@ -139,9 +137,9 @@ static int rotate_out(struct devpoll_state *s, int got, pollux_event *out, int m
     return n;
 }
 
-static int devpoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+static int devpoll_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
 {
-    struct devpoll_state *s = p->backend;
+    struct devpoll_state *s = state;
     int err = flush_changes(s);
     if (err < 0)
         return err;
@@ -160,25 +158,24 @@ static int devpoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t t
     return rotate_out(s, got, out, max);
 }
 
-static int devpoll_backend_kernel_fd(const pollux *p)
+static int devpoll_backend_kernel_fd(const void *state)
 {
-    const struct devpoll_state *s = p->backend;
+    const struct devpoll_state *s = state;
     return s->dpfd;
 }
 
 const struct backend_ops pollux_backend_devpoll = {
-    .id = POLLUX_BACKEND_DEVPOLL,
-    .name = "devpoll",
     .native_modes = 0,
     .events = BACKEND_EVENT_BITS,
-    .timer_source = TIMER_SOURCE_TIMEOUT,
+    .reports = POLLUX_HUP | POLLUX_ERR,
+    .caps = POLLUX_CAP_PIPE_ERR,
+    .timer_source = POLLUX_TIMER_SOURCE_TIMEOUT,
     .init = devpoll_backend_init,
     .destroy = devpoll_backend_destroy,
     .add = devpoll_backend_add,
     .mod = devpoll_backend_mod,
     .del = devpoll_backend_del,
     .wait = devpoll_backend_wait,
-    .fileno = NULL,
     .kernel_fd = devpoll_backend_kernel_fd,
 };
 

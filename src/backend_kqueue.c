@@ -6,8 +6,9 @@
  * queued and handed to the kernel with the next kevent() call, so modify
  * and unregister cost no syscall; register flushes at once, because it
  * must say -EBADF now. ONESHOT (EV_ONESHOT) and EDGE (EV_CLEAR) are
- * native, timers use EVFILT_TIMER and the wake-up EVFILT_USER where the
- * kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
+ * native (a ONESHOT registration with both filters deletes the other one
+ * when one fires), timers use EVFILT_TIMER and the wake-up EVFILT_USER
+ * where the kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
  * builds a new one.
  *
  * SPDX-License-Identifier: MIT
@@ -24,8 +25,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "clock.h"
 #include "util.h"
-#include "internal.h"
 
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
@@ -40,7 +42,7 @@ struct kqueue_state {
     int results_size;
     int *slot_of;            /* indexed by fd: where its merged event is, -1 */
     int slot_size;
-    pollux_event *backlog;   /* merged events that found no room: next wait */
+    struct pollux_report *backlog; /* merged reports that found no room: next wait */
     int backlog_count, backlog_size;
 };
 
@@ -61,7 +63,7 @@ static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
     return 0;
 }
 
-static int kqueue_backend_init(pollux *p)
+static int kqueue_backend_init(void **state)
 {
     struct kqueue_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -74,7 +76,6 @@ static int kqueue_backend_init(pollux *p)
     }
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
     s->owner = getpid();
-    p->backend = s;
 #ifdef EVFILT_USER
     struct kevent wake;
     EV_SET(&wake, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
@@ -82,16 +83,16 @@ static int kqueue_backend_init(pollux *p)
         int err = -errno;
         close(s->kq);
         free(s);
-        p->backend = NULL;
         return err;
     }
 #endif
+    *state = s;
     return 0;
 }
 
-static void kqueue_backend_destroy(pollux *p)
+static void kqueue_backend_destroy(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     /* In a child the number is not a kqueue (not inherited) and may be
      * a file the child opened since. */
     if (getpid() == s->owner)
@@ -138,13 +139,15 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
         old_mask = 0;
     }
     unsigned short add = EV_ADD | EV_ENABLE | mode_flags(mask);
+    /* udata carries the mask, for the ONESHOT sibling (take_results). */
+    void *udata = (void *)(uintptr_t)mask;
     int err = 0;
     if (wants_read(mask))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, NULL);
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, udata);
     else if (wants_read(old_mask))
         err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     if (err == 0 && (mask & POLLUX_WRITE))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, NULL);
+        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, udata);
     else if (err == 0 && (old_mask & POLLUX_WRITE))
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
     return err;
@@ -191,9 +194,9 @@ static void backlog_forget(struct kqueue_state *s, int fd)
     s->backlog_count = kept;
 }
 
-static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
+static int kqueue_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     backlog_forget(s, fd);
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -201,7 +204,7 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
     /* Files and directories are always ready for poll(2); kqueue's vnode
      * filters mean something else, so the core reports them itself. */
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
-        return BACKEND_ALWAYS_READY;
+        return POLLUX_ADD_ALWAYS_READY;
     /* The wait merges by fd: its slot exists before the kernel can
      * report it, so that no allocation can fail once events are taken. */
     int err = reserve_slots(s, fd);
@@ -222,13 +225,13 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 
 /*
  * EV_ADD also creates a missing knote, so a number that now names another
- * file is watched again (API decision 1). Queued for the next wait, unless
+ * file is watched again (docs/decisions.md). Queued for the next wait, unless
  * the poller is nested through pollux_fileno(): the outer loop polls the
  * kqueue descriptor, which only shows what the kernel has been told.
  */
-static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     int first = s->change_count;
     int err = queue_mask(s, fd, old_mask, mask);
     if (err == 0 && s->fileno_used)
@@ -236,14 +239,13 @@ static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mas
     return err;
 }
 
-static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     backlog_forget(s, fd);
     /* Out of memory here only leaves a knote the core ignores. */
     if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
         flush_now(s, s->change_count); /* errors: the fd was closed */
-    return 0;
 }
 
 /* A socket's peer can shut down one half; a pipe or tty has no halves. */
@@ -264,7 +266,7 @@ static uint32_t readiness(const struct kevent *k)
         /* The peer shut down its writing half; for a pipe or a tty there
          * is no other half, so it is a hang-up (as epoll and poll say).
          * Asked at the time, not at register: the number may name another
-         * file since (decision 1). */
+         * file since (docs/decisions.md). */
         if (eof)
             bits |= is_socket(fd) ? POLLUX_RDHUP : POLLUX_HUP;
     } else if (k->filter == EVFILT_WRITE) {
@@ -277,18 +279,20 @@ static uint32_t readiness(const struct kevent *k)
     return bits;
 }
 
-/* Put (fd, bits) into out[] or, without room, the backlog; merge with an
- * earlier entry for the same fd. fd -1 entries are the special sources. */
-static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
-                 int fd, uint32_t bits)
+/* Put a report into out[] or, without room, the backlog; merge with an
+ * earlier one for the same fd. fd -1: the wake-up or the timer. */
+static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                 int fd, enum pollux_report_kind kind, uint32_t bits)
 {
     if (fd >= 0 && fd < s->slot_size && s->slot_of[fd] >= 0) {
         int slot = s->slot_of[fd];
-        pollux_event *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
+        struct pollux_report *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
+        if (kind == POLLUX_REPORT_CLOSED)
+            ev->kind = kind;
         ev->events |= bits;
         return 0;
     }
-    pollux_event *ev;
+    struct pollux_report *ev;
     int slot;
     if (*n < max) {
         slot = (*n)++;
@@ -301,8 +305,7 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
         slot = max + s->backlog_count;
         ev = &s->backlog[s->backlog_count++];
     }
-    ev->fd = fd;
-    ev->events = bits;
+    *ev = (struct pollux_report){ .fd = fd, .kind = kind, .events = bits };
     if (fd >= 0) {
         int err = reserve_slots(s, fd);
         if (err < 0)
@@ -312,15 +315,28 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
     return 0;
 }
 
-static void clear_slots(struct kqueue_state *s, const pollux_event *list, int count)
+static void clear_slots(struct kqueue_state *s, const struct pollux_report *list, int count)
 {
     for (int i = 0; i < count; i++)
         if (list[i].fd >= 0 && list[i].fd < s->slot_size)
             s->slot_of[list[i].fd] = -1;
 }
 
-/* Turn kevent results into merged events. */
-static int take_results(struct kqueue_state *s, int got, pollux_event *out, int max, int *n)
+/* kqueue's ONESHOT is per filter: when one filter of a ONESHOT
+ * registration with both fires, delete the other, or a level-triggered
+ * sibling would wake every wait. Handed over with the next kevent(). */
+static void drop_oneshot_sibling(struct kqueue_state *s, const struct kevent *k)
+{
+    uint32_t mask = (uint32_t)(uintptr_t)k->udata;
+    if (!(mask & POLLUX_ONESHOT) || !wants_read(mask) || !(mask & POLLUX_WRITE))
+        return;
+    short other = k->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
+    /* Out of memory: the core still drops what the sibling reports. */
+    queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
+}
+
+/* Turn kevent results into merged reports. */
+static int take_results(struct kqueue_state *s, int got, struct pollux_report *out, int max, int *n)
 {
     bool wake_seen = false, timer_seen = false;
     for (int i = 0; i < got; i++) {
@@ -331,19 +347,20 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
              * only EV_ERROR; the core ignores it for an fd it no longer
              * watches). */
             if (k->data == EBADF && k->filter != EVFILT_TIMER)
-                err = merge(s, out, max, n, (int)k->ident, BACKEND_NVAL);
+                err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_CLOSED, 0);
         } else if (k->filter == EVFILT_TIMER) {
             if (!timer_seen)
-                err = merge(s, out, max, n, -1, POLLUX_TIMER);
+                err = merge(s, out, max, n, -1, POLLUX_REPORT_TIMER, 0);
             timer_seen = true;
 #ifdef EVFILT_USER
         } else if (k->filter == EVFILT_USER) {
             if (!wake_seen)
-                err = merge(s, out, max, n, -1, POLLUX_WAKE);
+                err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
             wake_seen = true;
 #endif
         } else {
-            err = merge(s, out, max, n, (int)k->ident, readiness(k));
+            drop_oneshot_sibling(s, k);
+            err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_READY, readiness(k));
         }
         if (err < 0)
             return err;
@@ -359,7 +376,7 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
  * merging what it returns into out[] after the *n events already there.
  * Returns 0, SCAN_ONLY_ERRORS, or -errno.
  */
-static int scan(struct kqueue_state *s, bool with_changes, pollux_event *out, int max, int *n,
+static int scan(struct kqueue_state *s, bool with_changes, struct pollux_report *out, int max, int *n,
                 int64_t timeout_ns)
 {
     int nchanges = with_changes ? s->change_count : 0;
@@ -388,9 +405,9 @@ static int scan(struct kqueue_state *s, bool with_changes, pollux_event *out, in
     return err < 0 ? err : only_errors ? SCAN_ONLY_ERRORS : 0;
 }
 
-static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+static int kqueue_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     int n = 0;
 
     /* What an earlier wait retrieved but had no room for goes first: the
@@ -419,12 +436,15 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         err = scan(s, false, out, max, &n, timeout_ns);
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
+    /* Nested through pollux_fileno(): the siblings go now (see mod). */
+    if (s->fileno_used && s->change_count > 0)
+        flush_now(s, s->change_count);
     return err < 0 && n == 0 ? err : n;
 }
 
-static int kqueue_backend_fileno(const pollux *p)
+static int kqueue_backend_fileno(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     s->fileno_used = true; /* from now on, changes are not held back */
     return s->kq;
 }
@@ -436,9 +456,9 @@ static int kqueue_backend_fileno(const pollux *p)
  * blocks in pollux_wait(); arming is rare (only when the earliest deadline
  * moves earlier).
  */
-static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
+static int kqueue_backend_timer_arm(void *state, int queue, clockid_t clock, int64_t deadline_ns)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     int64_t left = deadline_ns - pollux_clock_now_ns(clock);
     if (left < 1)
         left = 1;
@@ -449,29 +469,30 @@ static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64
 }
 
 #ifdef EVFILT_USER
-static int kqueue_backend_wake(pollux *p)
+static int kqueue_backend_wake(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     struct kevent trigger;
     EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
     return kevent(s->kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
 }
 #endif
 
-static int kqueue_backend_kernel_fd(const pollux *p)
+static int kqueue_backend_kernel_fd(const void *state)
 {
-    const struct kqueue_state *s = p->backend;
+    const struct kqueue_state *s = state;
     return s->kq;
 }
 
 const struct backend_ops pollux_backend_kqueue = {
-    .id = POLLUX_BACKEND_KQUEUE,
-    .name = "kqueue",
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE,
     /* FreeBSD has no filter for out-of-band data (EVFILT_EXCEPT is
      * macOS's and OpenBSD's); PRI is refused rather than never reported. */
     .events = POLLUX_READ | POLLUX_WRITE | POLLUX_RDHUP,
-    .timer_source = TIMER_SOURCE_BACKEND,
+    /* A pipe whose reader is gone is EV_EOF on the write filter: HUP. */
+    .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
+    .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
+    .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,
     .add = kqueue_backend_add,

@@ -5,7 +5,7 @@
  * fd_set, so descriptors >= FD_SETSIZE work where the kernel allows it
  * (Linux does), and glibc's fortified FD_SET, which aborts on them, is
  * never used. select() fails as a whole with EBADF when one descriptor
- * was closed; that one is then found and reported as BACKEND_NVAL.
+ * was closed; that one is then found and reported as closed.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -19,7 +19,8 @@
 #include <string.h>
 #include <sys/select.h>
 
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
 #include "util.h"
 
 typedef unsigned long word_t;
@@ -55,19 +56,19 @@ static bool registered(const struct select_state *s, int fd)
         || bit_get(s->want[SET_EXCEPT], fd);
 }
 
-static int select_backend_init(pollux *p)
+static int select_backend_init(void **state)
 {
     struct select_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
     s->max_fd = -1;
-    p->backend = s;
+    *state = s;
     return 0;
 }
 
-static void select_backend_destroy(pollux *p)
+static void select_backend_destroy(void *state)
 {
-    struct select_state *s = p->backend;
+    struct select_state *s = state;
     for (int k = 0; k < SET_COUNT; k++) {
         free(s->want[k]);
         free(s->got[k]);
@@ -118,31 +119,29 @@ static void put_mask(struct select_state *s, int fd, uint32_t mask)
         s->max_fd--;
 }
 
-static int select_backend_add(pollux *p, int fd, uint32_t mask)
+static int select_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct select_state *s = p->backend;
+    struct select_state *s = state;
     if (!pollux_fd_is_open(fd))
         return -EBADF;
     int err = reserve(s, fd);
     if (err < 0)
         return err;
     put_mask(s, fd, mask);
-    return 0;
+    return POLLUX_ADD_WATCHED;
 }
 
-static int select_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int select_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
     (void)old_mask;
-    put_mask(p->backend, fd, mask);
-    return 0;
+    put_mask(state, fd, mask);
+    return POLLUX_ADD_WATCHED;
 }
 
-static int select_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void select_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
-    struct select_state *s = p->backend;
-    put_mask(s, fd, 0);
-    return 0;
+    put_mask(state, fd, 0);
 }
 
 static int kernel_wait(struct select_state *s, int64_t timeout_ns)
@@ -158,14 +157,12 @@ static int kernel_wait(struct select_state *s, int64_t timeout_ns)
 }
 
 /* select() said EBADF: report every registered number that is closed. */
-static int report_closed(struct select_state *s, pollux_event *out, int max)
+static int report_closed(struct select_state *s, struct pollux_report *out, int max)
 {
     int n = 0;
     for (int fd = 0; fd <= s->max_fd && n < max; fd++) {
         if (registered(s, fd) && !pollux_fd_is_open(fd)) {
-            out[n].fd = fd;
-            out[n].events = BACKEND_NVAL;
-            n++;
+            out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_CLOSED };
         }
     }
     return n;
@@ -183,9 +180,9 @@ static uint32_t readiness(const struct select_state *s, int fd)
     return bits;
 }
 
-static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+static int select_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
 {
-    struct select_state *s = p->backend;
+    struct select_state *s = state;
     int ready = kernel_wait(s, timeout_ns);
     if (ready < 0)
         return errno == EBADF ? report_closed(s, out, max) : -errno;
@@ -197,27 +194,24 @@ static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         uint32_t bits = readiness(s, fd);
         if (bits == 0)
             continue;
-        out[n].fd = fd;
-        out[n].events = bits;
-        n++;
+        out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY, .events = bits };
         s->next = fd + 1;
     }
     return n;
 }
 
 const struct backend_ops pollux_backend_select = {
-    .id = POLLUX_BACKEND_SELECT,
-    .name = "select",
     .native_modes = 0,
     .events = BACKEND_EVENT_BITS,
-    .timer_source = TIMER_SOURCE_TIMERFD,
+    .reports = 0, /* select() says readable or writable, never why */
+    .caps = 0,
+    .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = select_backend_init,
     .destroy = select_backend_destroy,
     .add = select_backend_add,
     .mod = select_backend_mod,
     .del = select_backend_del,
     .wait = select_backend_wait,
-    .fileno = NULL,
 };
 
 #endif /* HAVE_BACKEND_SELECT */

@@ -6,7 +6,7 @@
 #include "platform.h" /* first: it may define _GNU_SOURCE */
 #include <limits.h>
 
-#include "internal.h"
+#include "clock.h"
 
 #define NS_PER_SEC 1000000000LL
 #define NS_PER_MS  1000000LL

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "pollux.h"
 
 /* What a slot of the fd table is used for. */
@@ -71,6 +72,9 @@ struct pollux_timers;
 struct pollux {
     const struct backend_ops *ops;
     void *backend;             /* the backend's private state */
+    pollux_backend id;
+    struct pollux_report *reports; /* what the backend's wait stores */
+    int reports_size;
 
     struct fd_entry *fds;      /* indexed by descriptor number */
     void **fd_data;            /* the user's pointers, indexed likewise */
@@ -95,22 +99,11 @@ struct pollux {
     struct pollux_timers *timers; /* NULL until the first timer is created */
 };
 
-/* clock helpers */
-int64_t pollux_clock_now_ns(clockid_t clock);
-struct timespec pollux_ns_to_timespec(int64_t ns);
-/* Milliseconds for poll()-style timeouts, rounded up so a wait never ends early. */
-int pollux_ns_to_ms_rounded_up(int64_t ns);
-
 /* wake.c */
 int  pollux_channel_open(struct pollux_channel *w);
 void pollux_channel_close(struct pollux_channel *w);
 int  pollux_channel_signal(struct pollux_channel *w);
 void pollux_channel_drain(struct pollux_channel *w);
-
-/* pollux.c: the mask the backend was last given for fd (0: not watched,
- * or a fired ONESHOT), for a backend that applies a change later or
- * rebuilds its kernel object. */
-uint32_t pollux_core_kernel_mask(const pollux *p, int fd);
 
 /* pollux.c: (re)create the slot array entry for an internal descriptor */
 int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role);

@@ -16,26 +16,13 @@
 
 #include "util.h"
 #include "internal.h"
+#include "registry.h"
 #include "timer.h"
 
 #define EVENT_BITS    (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
 #define ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
 #define MODE_BITS     (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
 #define INTEREST_BITS (EVENT_BITS | ALWAYS_BITS | MODE_BITS)
-
-/* AUTO's order of preference. */
-static const pollux_backend preference[] = {
-    POLLUX_BACKEND_EPOLL, POLLUX_BACKEND_KQUEUE, POLLUX_BACKEND_DEVPOLL,
-    POLLUX_BACKEND_POLL, POLLUX_BACKEND_SELECT,
-};
-
-static const char *const backend_names[] = {
-    [POLLUX_BACKEND_AUTO] = "auto",       [POLLUX_BACKEND_SELECT] = "select",
-    [POLLUX_BACKEND_POLL] = "poll",       [POLLUX_BACKEND_EPOLL] = "epoll",
-    [POLLUX_BACKEND_KQUEUE] = "kqueue",   [POLLUX_BACKEND_DEVPOLL] = "devpoll",
-};
-
-#define BACKEND_COUNT ((int)(sizeof backend_names / sizeof backend_names[0]))
 
 POLLUX_API const char *pollux_version(void)
 {
@@ -44,68 +31,12 @@ POLLUX_API const char *pollux_version(void)
 
 POLLUX_API const char *pollux_backend_name(pollux_backend b)
 {
-    if ((int)b < 0 || (int)b >= BACKEND_COUNT)
-        return NULL;
-    return backend_names[b];
-}
-
-/* A backend is usable when it is compiled in and its kernel object can be
- * created here (a kernel may lack a syscall its headers declare). */
-static bool backend_usable(pollux_backend b)
-{
-    const struct backend_ops *ops = pollux_backend_lookup(b);
-    if (ops == NULL)
-        return false;
-    pollux probe;
-    memset(&probe, 0, sizeof probe);
-    probe.ops = ops;
-    int err = ops->init(&probe);
-    if (err < 0) {
-        /* Out of descriptors or memory right now says nothing about the
-         * kernel; the result is cached for the life of the process. */
-        return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
-    }
-    ops->destroy(&probe);
-    return true;
+    return pollux_registry_name(b);
 }
 
 POLLUX_API unsigned pollux_backends(void)
 {
-    /* Probed once; a race only repeats the same probe. */
-    static _Atomic unsigned cached;
-    unsigned bits = atomic_load(&cached);
-    if (bits != 0)
-        return bits & ~1u;
-    bits = 1u; /* marks "probed" */
-    for (int b = POLLUX_BACKEND_SELECT; b < BACKEND_COUNT; b++)
-        if (backend_usable((pollux_backend)b))
-            bits |= 1u << b;
-    atomic_store(&cached, bits);
-    return bits & ~1u;
-}
-
-static int choose_auto(pollux_backend *out)
-{
-    const char *env = getenv("POLLUX_BACKEND");
-    unsigned usable = pollux_backends();
-    if (env != NULL && *env != '\0' && strcmp(env, "auto") != 0) {
-        for (int b = POLLUX_BACKEND_SELECT; b < BACKEND_COUNT; b++) {
-            if (strcmp(env, backend_names[b]) == 0) {
-                if (!(usable & (1u << b)))
-                    return -EINVAL;
-                *out = (pollux_backend)b;
-                return 0;
-            }
-        }
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++) {
-        if (usable & (1u << preference[i])) {
-            *out = preference[i];
-            return 0;
-        }
-    }
-    return -ENOTSUP;
+    return pollux_registry_usable();
 }
 
 /* ---- the fd table ---------------------------------------------------- */
@@ -271,23 +202,18 @@ static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
 
     if (wanted == 0) {
         if (have != 0)
-            p->ops->del(p, fd, have);
+            p->ops->del(p->backend, fd, have);
         e->kernel = 0;
         return 0;
     }
-    /* epoll cannot modify an EXCLUSIVE registration: remove and add. */
-    if (have != 0 && ((have | wanted) & POLLUX_EXCLUSIVE)) {
-        p->ops->del(p, fd, have);
-        e->kernel = have = 0;
-    }
-    r = have != 0 ? p->ops->mod(p, fd, have, wanted) : p->ops->add(p, fd, wanted);
+    r = have != 0 ? p->ops->mod(p->backend, fd, have, wanted) : p->ops->add(p->backend, fd, wanted);
     if (r < 0) {
         /* A failed mod leaves the old watch; a failed add leaves none. */
         if (have == 0)
             e->kernel = 0;
         return r;
     }
-    if (r == BACKEND_ALWAYS_READY) {
+    if (r == POLLUX_ADD_ALWAYS_READY) {
         e->kernel = 0;
         return always_ready_add(p, fd); /* or names the file it names now */
     }
@@ -346,8 +272,8 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     /* The common case, a watched registration keeping its mask (a loop
      * re-registering its watchers): one backend call, nothing to undo. */
     uint32_t wanted = wanted_mask(p, events, 0);
-    if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted && !(wanted & POLLUX_EXCLUSIVE)) {
-        err = p->ops->mod(p, fd, wanted, wanted);
+    if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted) {
+        err = p->ops->mod(p->backend, fd, wanted, wanted);
         if (err == 0) {
             e->interest = events;
             p->fd_data[fd] = data;
@@ -355,7 +281,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
         }
         if (err < 0)
             return err; /* the old setting stays */
-        /* BACKEND_ALWAYS_READY: the number now names a regular file */
+        /* POLLUX_ADD_ALWAYS_READY: the number now names a regular file */
     }
 
     /* Modify re-arms a fired ONESHOT and forgets that the number was seen
@@ -393,7 +319,7 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
         return 0;
     }
     if (e->kernel != 0)
-        p->ops->del(p, fd, e->kernel); /* succeeds for a closed fd */
+        p->ops->del(p->backend, fd, e->kernel); /* succeeds for a closed fd */
     bool was_always_ready = e->flags & FD_ALWAYS_READY;
     if (was_always_ready)
         always_ready_remove(p, fd);
@@ -402,13 +328,6 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     if (was_always_ready)
         sync_ready_flag(p);
     return 0;
-}
-
-uint32_t pollux_core_kernel_mask(const pollux *p, int fd)
-{
-    if (fd >= p->fds_size || (p->fds[fd].flags & FD_DISARMED))
-        return 0; /* a fired native ONESHOT is watched for nothing */
-    return p->fds[fd].kernel;
 }
 
 /*
@@ -424,7 +343,7 @@ static int claim_own(pollux *p, int fd, enum fd_role role)
     struct fd_entry *e = &p->fds[fd];
     if (e->role == FD_USER) {
         if (e->kernel != 0)
-            p->ops->del(p, fd, e->kernel);
+            p->ops->del(p->backend, fd, e->kernel);
         if (e->flags & FD_ALWAYS_READY)
             always_ready_remove(p, fd);
         e->kernel = 0;
@@ -450,7 +369,7 @@ int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role)
     int err = claim_own(p, fd, role);
     if (err < 0)
         return err;
-    err = p->ops->add(p, fd, POLLUX_READ);
+    err = p->ops->add(p->backend, fd, POLLUX_READ);
     if (err != 0) {
         release_own(p, fd);
         return err < 0 ? err : -EINVAL; /* an internal source must be pollable */
@@ -464,13 +383,13 @@ int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role)
 /* Create the kernel object and the wake channel, and watch the channel. */
 static int open_kernel_state(pollux *p)
 {
-    int err = p->ops->init(p);
+    int err = p->ops->init(&p->backend);
     if (err < 0)
         return err;
     /* register and modify refuse the kernel object's number (-EBADF),
      * which the kernel refuses in its own set. */
     if (p->ops->kernel_fd != NULL)
-        err = claim_own(p, p->ops->kernel_fd(p), FD_KERNEL);
+        err = claim_own(p, p->ops->kernel_fd(p->backend), FD_KERNEL);
     if (err < 0 || p->ops->wake != NULL)
         return err;
     err = pollux_channel_open(&p->wake);
@@ -484,7 +403,7 @@ static void close_kernel_state(pollux *p)
     pollux_channel_close(&p->wake);
     pollux_channel_close(&p->ready_flag);
     if (p->backend != NULL)
-        p->ops->destroy(p);
+        p->ops->destroy(p->backend);
     p->backend = NULL;
 }
 
@@ -493,24 +412,18 @@ POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if ((int)backend < 0 || (int)backend >= BACKEND_COUNT)
-        return -EINVAL;
-    if (backend == POLLUX_BACKEND_AUTO) {
-        int err = choose_auto(&backend);
-        if (err < 0)
-            return err;
-    }
-    const struct backend_ops *ops = pollux_backend_lookup(backend);
-    if (ops == NULL || !(pollux_backends() & (1u << backend)))
-        return -ENOTSUP;
+    int err = pollux_registry_choose(&backend);
+    if (err < 0)
+        return err;
 
     pollux *p = calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
-    p->ops = ops;
+    p->ops = pollux_registry_ops(backend);
+    p->id = backend;
     p->wake.read_fd = p->wake.write_fd = -1;
     p->ready_flag.read_fd = p->ready_flag.write_fd = -1;
-    int err = open_kernel_state(p);
+    err = open_kernel_state(p);
     if (err < 0) {
         pollux_free(p);
         return err;
@@ -528,12 +441,13 @@ POLLUX_API void pollux_free(pollux *p)
     free(p->fds);
     free(p->fd_data);
     free(p->always_ready);
+    free(p->reports);
     free(p);
 }
 
 POLLUX_API pollux_backend pollux_backend_of(const pollux *p)
 {
-    return p != NULL ? p->ops->id : POLLUX_BACKEND_AUTO;
+    return p != NULL ? p->id : POLLUX_BACKEND_AUTO;
 }
 
 POLLUX_API int pollux_fileno(const pollux *p)
@@ -544,7 +458,7 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -ENOTSUP;
     if (p->backend == NULL)
         return NO_KERNEL_STATE;
-    return p->ops->fileno(p);
+    return p->ops->fileno(p->backend);
 }
 
 POLLUX_API int pollux_wake(pollux *p)
@@ -559,7 +473,7 @@ POLLUX_API int pollux_wake(pollux *p)
     if (atomic_exchange(&p->wake.pending, 1) != 0)
         return 0;
     int saved_errno = errno;
-    int err = p->ops->wake(p);
+    int err = p->ops->wake(p->backend);
     if (err < 0)
         atomic_store(&p->wake.pending, 0); /* nothing was sent: try again next time */
     errno = saved_errno;
@@ -572,19 +486,6 @@ static void report_wake(pollux_event *ev)
     ev->events = POLLUX_WAKE;
     ev->count = 0;
     ev->data = NULL;
-}
-
-/* Reports from a backend's own sources: its wake-up and its timer. */
-static bool deliver_backend_source(pollux *p, pollux_event *ev)
-{
-    if (ev->events == POLLUX_WAKE) {
-        atomic_store(&p->wake.pending, 0);
-        report_wake(ev);
-        return true;
-    }
-    if (ev->events == POLLUX_TIMER)
-        pollux_timers_source_fired(p);
-    return false;
 }
 
 /*
@@ -675,7 +576,7 @@ POLLUX_API int pollux_after_fork(pollux *p)
 /* ---- waiting ----------------------------------------------------------- */
 
 /* A report for one of the poller's own descriptors. */
-static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *ev)
+static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux_event *ev)
 {
     if (e->role == FD_WAKE) {
         pollux_channel_drain(&p->wake);
@@ -683,49 +584,55 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, pollux_event *
         return true;
     }
     if (e->role == FD_TIMER)
-        pollux_timers_source_fd_ready(p, ev->fd); /* pollux_timers_collect() reports them */
+        pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
     /* FD_READY_FLAG: the files themselves are reported by the core. */
     return false;
 }
 
-/*
- * Turn a backend report into the user's event in place. Returns false when
- * nothing is to be reported for it.
- */
-static bool deliver(pollux *p, pollux_event *ev)
+/* The kinds of report that say no readiness. */
+static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_entry *e)
 {
-    int fd = ev->fd;
-    uint32_t ready = ev->events;
-    if (fd < 0)
-        return deliver_backend_source(p, ev);
+    if (r->kind == POLLUX_REPORT_ALWAYS_READY) {
+        /* Reported below, with the other always-ready files. */
+        e->kernel = 0;
+        always_ready_add(p, r->fd);
+        return;
+    }
+    /* CLOSED: closed without unregistering; stop watching so wait cannot spin. */
+    p->ops->del(p->backend, r->fd, e->kernel);
+    e->kernel = 0;
+    e->flags |= FD_CLOSED;
+}
+
+/*
+ * Turn a backend report into the user's event. Returns false when nothing
+ * is to be reported for it.
+ */
+static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+{
+    if (r->kind == POLLUX_REPORT_WAKE) {
+        atomic_store(&p->wake.pending, 0);
+        report_wake(ev);
+        return true;
+    }
+    if (r->kind == POLLUX_REPORT_TIMER) {
+        pollux_timers_source_fired(p);
+        return false;
+    }
+    int fd = r->fd;
     if (fd >= p->fds_size)
         return false;
     struct fd_entry *e = &p->fds[fd];
     if (e->role != FD_USER)
-        return deliver_internal(p, e, ev);
-    if (e->kernel == 0)
+        return deliver_internal(p, e, fd, ev);
+    /* Not watched any more, or a ONESHOT already reported. */
+    if (e->kernel == 0 || (e->flags & FD_DISARMED))
         return false;
-    if (e->flags & FD_DISARMED) {
-        /* kqueue's ONESHOT is per filter: a sibling filter of a fired
-         * registration can still report. Stop it, or a level-triggered
-         * sibling would wake every wait. */
-        p->ops->del(p, fd, e->kernel);
-        e->kernel = 0;
+    if (r->kind != POLLUX_REPORT_READY) {
+        deliver_state(p, r, e);
         return false;
     }
-    if (ready & BACKEND_ALWAYS_READY_NOW) {
-        /* Reported below, with the other always-ready files. */
-        e->kernel = 0;
-        always_ready_add(p, fd);
-        return false;
-    }
-    if (ready & BACKEND_NVAL) {
-        /* Closed without unregistering: stop watching so wait cannot spin. */
-        p->ops->del(p, fd, e->kernel);
-        e->kernel = 0;
-        e->flags |= FD_CLOSED;
-        return false;
-    }
+    uint32_t ready = r->events;
     uint32_t bits = (ready & e->interest & EVENT_BITS) | (ready & ALWAYS_BITS);
     if (bits & ALWAYS_BITS)
         bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
@@ -734,10 +641,11 @@ static bool deliver(pollux *p, pollux_event *ev)
     if (e->interest & POLLUX_ONESHOT) {
         e->flags |= FD_DISARMED;
         if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
-            p->ops->del(p, fd, e->kernel);
+            p->ops->del(p->backend, fd, e->kernel);
             e->kernel = 0;
         }
     }
+    ev->fd = fd;
     ev->events = bits;
     ev->count = 0;
     ev->data = p->fd_data[fd];
@@ -807,23 +715,25 @@ static bool already_reported(const pollux_event *out, int count, int fd)
  */
 static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
+    if (pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
+        return -ENOMEM;
     int n = 0;
     for (int round = 0; round < 4 && n < max; round++) {
         int room = max - n, first_of_round = n;
-        int got = p->ops->wait(p, out + n, room, round == 0 ? timeout_ns : 0);
+        int got = p->ops->wait(p->backend, p->reports, room, round == 0 ? timeout_ns : 0);
         if (got < 0)
             return n > 0 ? n : got;
         int kept = 0;
         bool repeated = false;
         for (int i = 0; i < got; i++) {
-            pollux_event ev = out[n + i];
+            const struct pollux_report *r = &p->reports[i];
             /* A later round may see a level-triggered source again. */
-            if (round > 0 && already_reported(out, first_of_round, ev.fd)) {
+            if (round > 0 && already_reported(out, first_of_round, r->fd)) {
                 repeated = true;
                 continue;
             }
-            if (deliver(p, &ev))
-                out[n + kept++] = ev;
+            if (deliver(p, r, &out[n + kept]))
+                kept++;
         }
         n += kept;
         if (got < room || kept == got || repeated)

@@ -244,9 +244,9 @@ static bool transient(int err)
  * transient error of opening it. */
 static int ensure_source(pollux *p, struct clock_queue *cq)
 {
-    if (p->ops->timer_source == TIMER_SOURCE_BACKEND || cq->source_fd >= 0)
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND || cq->source_fd >= 0)
         return 0;
-    if (cq->source_failed || p->ops->timer_source == TIMER_SOURCE_TIMEOUT)
+    if (cq->source_failed || p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMEOUT)
         return -ENOTSUP;
     int fd = pollux_timer_source_open(cq->clock);
     int err = fd;
@@ -264,8 +264,8 @@ static int ensure_source(pollux *p, struct clock_queue *cq)
 static int arm_source(pollux *p, int q, int64_t deadline)
 {
     struct clock_queue *cq = &p->timers->queues[q];
-    if (p->ops->timer_source == TIMER_SOURCE_BACKEND)
-        return p->ops->timer_arm(p, q, cq->clock, deadline);
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND)
+        return p->ops->timer_arm(p->backend, q, cq->clock, deadline);
     return pollux_timer_source_arm(cq->source_fd, cq->clock, deadline);
 }
 
@@ -319,6 +319,15 @@ bool pollux_timers_pending(const pollux *p)
     return p->timers != NULL && p->timers->due_first >= 0;
 }
 
+/* Whether the source covering the realtime queue also fires when the wall
+ * clock is set: the backend says for its own, timer_source.h for a timerfd. */
+static bool notices_clock_set(const pollux *p)
+{
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND)
+        return p->ops->caps & POLLUX_CAP_CLOCK_SET;
+    return POLLUX_TIMER_SOURCE_NOTICES_CLOCK_SET;
+}
+
 /* Before a wait that may block: where no kernel source covers a queue,
  * shorten the timeout to its earliest deadline. */
 int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns)
@@ -330,11 +339,11 @@ int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns)
         struct clock_queue *cq = &w->queues[q];
         if (cq->heap.count == 0)
             continue;
-        /* Only a timerfd (CANCEL_ON_SET) notices the wall clock being set;
-         * with another source an absolute wall-clock deadline is still
-         * looked at again every WALL_CLOCK_RECHECK_NS. */
+        /* A source that does not notice the wall clock being set leaves an
+         * absolute wall-clock deadline to be looked at again every
+         * WALL_CLOCK_RECHECK_NS. */
         bool covered = arm_queue(p, q) > 0;
-        if (covered && (q != QUEUE_REALTIME || p->ops->timer_source == TIMER_SOURCE_TIMERFD))
+        if (covered && (q != QUEUE_REALTIME || notices_clock_set(p)))
             continue;
         int64_t deadline = pollux_heap_top(&cq->heap)->deadline;
         int64_t left = deadline - pollux_clock_now_ns(cq->clock);

@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The source fires when the wall clock is set (timerfd's CANCEL_ON_SET). */
+#define POLLUX_TIMER_SOURCE_NOTICES_CLOCK_SET 1
+
 /* A descriptor for clock, or -ENOTSUP where there is no kernel source. */
 int  pollux_timer_source_open(clockid_t clock);
 /* Fire at deadline_ns on the source's clock. On CLOCK_REALTIME the source

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "clock.h"
 #include "timer_source.h"
 
 #ifdef HAVE_TIMERFD
