@@ -1,5 +1,6 @@
 /*
- * internal.h - the poller's private state, shared by the core files.
+ * internal.h - the poller's private state, shared by the core files
+ * (never by a backend: backend.h is all a backend sees).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -10,11 +11,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <errno.h>
 #include <time.h>
 
 #include "backend.h"
 #include "clock.h"
 #include "pollux.h"
+#include "wake.h"
+
+/* Interest bits beyond backend.h's: HUP and ERR are always reported. */
+#define POLLUX_ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
+#define POLLUX_INTEREST_BITS (BACKEND_EVENT_BITS | POLLUX_ALWAYS_BITS | BACKEND_MODE_BITS)
+
+/* After a pollux_after_fork() that failed, the poller has no kernel state;
+ * only pollux_after_fork() (again) and pollux_free() make sense then. */
+#define POLLUX_NO_KERNEL_STATE (-EIO)
 
 /* What a slot of the fd table is used for. */
 enum fd_role {
@@ -51,12 +62,6 @@ struct fd_entry {
     uint32_t closed_user : 1;
 };
 
-/* The wake channel: an eventfd, or a non-blocking self-pipe. */
-struct pollux_channel {
-    int read_fd;
-    int write_fd;           /* == read_fd for an eventfd */
-    atomic_int pending;     /* 1 between a wake and the wait that reports it */
-};
 
 /* A descriptor the kernel will not watch (a regular file on epoll), with
  * the file it named when the kernel said so: the number may be closed and
@@ -98,14 +103,5 @@ struct pollux {
     struct pollux_channel ready_flag;
     struct pollux_timers *timers; /* NULL until the first timer is created */
 };
-
-/* wake.c */
-int  pollux_channel_open(struct pollux_channel *w);
-void pollux_channel_close(struct pollux_channel *w);
-int  pollux_channel_signal(struct pollux_channel *w);
-void pollux_channel_drain(struct pollux_channel *w);
-
-/* pollux.c: (re)create the slot array entry for an internal descriptor */
-int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * pollux.c - the core: backend choice, the fd table, argument checks,
- * ONESHOT and paused registrations, the HUP/ERR rules and fairness.
- * Backends only talk to the kernel (backend.h).
+ * pollux.c - the public functions: each checks its arguments once, then
+ * hands over to the job that does it (registry, fdtable, lifecycle,
+ * collect, timer). Backends only talk to the kernel (backend.h).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -14,15 +14,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util.h"
+#include "always_ready.h"
+#include "collect.h"
+#include "fdtable.h"
 #include "internal.h"
+#include "lifecycle.h"
 #include "registry.h"
 #include "timer.h"
-
-#define EVENT_BITS    (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
-#define ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
-#define MODE_BITS     (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
-#define INTEREST_BITS (EVENT_BITS | ALWAYS_BITS | MODE_BITS)
+#include "util.h"
 
 POLLUX_API const char *pollux_version(void)
 {
@@ -39,136 +38,21 @@ POLLUX_API unsigned pollux_backends(void)
     return pollux_registry_usable();
 }
 
-/* ---- the fd table ---------------------------------------------------- */
-
-/*
- * Grow by an eighth, or to the next 256 past fd: little slack, while the
- * number of reallocations stays logarithmic.
- */
-static int table_reserve(pollux *p, int fd)
-{
-    if (fd < p->fds_size)
-        return 0;
-    int64_t size = p->fds_size + p->fds_size / 8;
-    int64_t needed = ((int64_t)fd + 256) / 256 * 256;
-    if (size < needed)
-        size = needed;
-    if (size > INT_MAX)
-        size = INT_MAX;
-    struct fd_entry *entries = realloc(p->fds, (size_t)size * sizeof *entries);
-    if (entries == NULL)
-        return -ENOMEM;
-    p->fds = entries;
-    void **data = realloc(p->fd_data, (size_t)size * sizeof *data);
-    if (data == NULL)
-        return -ENOMEM; /* entries grew, fds_size did not: still consistent */
-    p->fd_data = data;
-    memset(entries + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *entries);
-    memset(data + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *data);
-    p->fds_size = (int)size;
-    return 0;
-}
-
-/* The user's registration of fd, also one shadowed by an internal
- * descriptor (closed_user), or NULL. */
-static struct fd_entry *user_entry(pollux *p, int fd)
-{
-    if (fd >= p->fds_size)
-        return NULL;
-    struct fd_entry *e = &p->fds[fd];
-    return e->role == FD_USER || e->closed_user ? e : NULL;
-}
-
-/* Report fd as always ready, naming the file it names now. */
-static int always_ready_add(pollux *p, int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    int i = 0;
-    while (i < p->always_ready_count && p->always_ready[i].fd != fd)
-        i++;
-    if (i == p->always_ready_count) {
-        int err = pollux_grow_array((void **)&p->always_ready, &p->always_ready_size,
-                             p->always_ready_count + 1, sizeof *p->always_ready);
-        if (err < 0)
-            return err;
-        p->always_ready_count++;
-    }
-    p->always_ready[i] = (struct always_ready_file){ fd, st.st_dev, st.st_ino };
-    p->fds[fd].flags |= FD_ALWAYS_READY;
-    return 0;
-}
-
-/* Whether the number still names the file always_ready_add() saw: being
- * open is not enough, it may have been closed and reused. */
-static bool always_ready_same_file(const struct always_ready_file *f)
-{
-    struct stat st;
-    return fstat(f->fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
-}
-
-static bool any_always_ready_armed(const pollux *p);
-
-/*
- * epoll cannot watch regular files, so nothing in its set would make
- * pollux_fileno() readable for them. The ready flag, an internal eventfd
- * in the set, is kept signalled while any of them is armed. Returns 0 or
- * the error of opening the flag (tried again at the next call).
- */
-static int sync_ready_flag(pollux *p)
-{
-    if (p->ops->fileno == NULL)
-        return 0;
-    bool armed = any_always_ready_armed(p) || pollux_timers_pending(p);
-    struct pollux_channel *flag = &p->ready_flag;
-    if (armed && flag->read_fd < 0) {
-        int err = pollux_channel_open(flag);
-        if (err < 0)
-            return err;
-        err = pollux_core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
-        if (err < 0) {
-            pollux_channel_close(flag);
-            return err;
-        }
-    }
-    if (armed)
-        return pollux_channel_signal(flag);
-    if (flag->read_fd >= 0 && atomic_load(&flag->pending))
-        pollux_channel_drain(flag);
-    return 0;
-}
-
-static void always_ready_remove(pollux *p, int fd)
-{
-    p->fds[fd].flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
-    for (int i = 0; i < p->always_ready_count; i++) {
-        if (p->always_ready[i].fd == fd) {
-            p->always_ready[i] = p->always_ready[--p->always_ready_count];
-            return;
-        }
-    }
-}
-
 /* ---- registration ---------------------------------------------------- */
 
 static int check_interest(const pollux *p, uint32_t events)
 {
-    if (events & ~INTEREST_BITS)
+    if (events & ~POLLUX_INTEREST_BITS)
         return -EINVAL; /* unknown bits, TIMER, WAKE */
     /* epoll refuses these pairs; refusing them everywhere keeps one contract. */
     if ((events & POLLUX_EXCLUSIVE) && (events & (POLLUX_ONESHOT | POLLUX_RDHUP | POLLUX_PRI)))
         return -EINVAL;
     if ((events & POLLUX_EDGE) && !(p->ops->native_modes & POLLUX_EDGE))
         return -ENOTSUP;
-    if (events & EVENT_BITS & ~p->ops->events)
+    if (events & BACKEND_EVENT_BITS & ~p->ops->events)
         return -ENOTSUP; /* e.g. PRI on kqueue */
     return 0;
 }
-
-/* After a pollux_after_fork() that failed, the poller has no kernel state;
- * only pollux_after_fork() (again) and pollux_free() make sense then. */
-#define NO_KERNEL_STATE (-EIO)
 
 /* The checks register and modify share, in the contract's order. */
 static int check_call(const pollux *p, int fd, uint32_t events)
@@ -176,51 +60,10 @@ static int check_call(const pollux *p, int fd, uint32_t events)
     if (p == NULL)
         return -EINVAL;
     if (p->backend == NULL)
-        return NO_KERNEL_STATE;
+        return POLLUX_NO_KERNEL_STATE;
     if (fd < 0)
         return -EBADF;
     return check_interest(p, events);
-}
-
-/* The mask the kernel should have for an entry: 0 means "not watched". */
-static uint32_t wanted_mask(const pollux *p, uint32_t interest, uint8_t flags)
-{
-    if ((flags & FD_DISARMED) || !(interest & EVENT_BITS))
-        return 0;
-    return (interest & EVENT_BITS) | (interest & p->ops->native_modes);
-}
-
-/*
- * Give the kernel the mask `wanted` for fd, whatever it has now. Updates
- * e->kernel and the always-ready list to what is true afterwards, also
- * when it fails.
- */
-static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
-{
-    uint32_t have = e->kernel;
-    int r = 0;
-
-    if (wanted == 0) {
-        if (have != 0)
-            p->ops->del(p->backend, fd, have);
-        e->kernel = 0;
-        return 0;
-    }
-    r = have != 0 ? p->ops->mod(p->backend, fd, have, wanted) : p->ops->add(p->backend, fd, wanted);
-    if (r < 0) {
-        /* A failed mod leaves the old watch; a failed add leaves none. */
-        if (have == 0)
-            e->kernel = 0;
-        return r;
-    }
-    if (r == POLLUX_ADD_ALWAYS_READY) {
-        e->kernel = 0;
-        return always_ready_add(p, fd); /* or names the file it names now */
-    }
-    e->kernel = wanted;
-    if (e->flags & FD_ALWAYS_READY)
-        always_ready_remove(p, fd); /* the number now names a pollable file */
-    return 0;
 }
 
 POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
@@ -237,16 +80,16 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
      * registration makes no backend call, and growing the table for a
      * number that is not open would waste memory (or fail with -ENOMEM for
      * INT_MAX). Both are rare enough for one fcntl. */
-    uint32_t wanted = wanted_mask(p, events, 0);
+    uint32_t wanted = pollux_fdtable_wanted(p, events, 0);
     if ((wanted == 0 || fd >= p->fds_size) && !pollux_fd_is_open(fd))
         return -EBADF;
-    err = table_reserve(p, fd);
+    err = pollux_fdtable_reserve(p, fd);
     if (err < 0)
         return err;
 
     struct fd_entry *e = &p->fds[fd];
     *e = (struct fd_entry){ .interest = events };
-    err = apply_mask(p, fd, e, wanted);
+    err = pollux_fdtable_apply(p, fd, e, wanted);
     if (err < 0) {
         *e = (struct fd_entry){ 0 };
         return err;
@@ -254,7 +97,7 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     e->role = FD_USER;
     p->fd_data[fd] = data;
     if (e->flags & FD_ALWAYS_READY)
-        sync_ready_flag(p);
+        pollux_sync_ready_flag(p);
     return 0;
 }
 
@@ -263,7 +106,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
     int err = check_call(p, fd, events);
     if (err < 0)
         return err;
-    struct fd_entry *e = user_entry(p, fd);
+    struct fd_entry *e = pollux_fdtable_user(p, fd);
     if (e == NULL)
         return -ENOENT;
     if (e->closed_user)
@@ -271,7 +114,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
 
     /* The common case, a watched registration keeping its mask (a loop
      * re-registering its watchers): one backend call, nothing to undo. */
-    uint32_t wanted = wanted_mask(p, events, 0);
+    uint32_t wanted = pollux_fdtable_wanted(p, events, 0);
     if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted) {
         err = p->ops->mod(p->backend, fd, wanted, wanted);
         if (err == 0) {
@@ -288,16 +131,16 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
      * closed: the caller says it names a file worth watching again. */
     uint8_t saved_flags = e->flags;
     e->flags &= ~(FD_DISARMED | FD_CLOSED) & FD_FLAGS_ALL;
-    err = apply_mask(p, fd, e, wanted_mask(p, events, e->flags));
+    err = pollux_fdtable_apply(p, fd, e, pollux_fdtable_wanted(p, events, e->flags));
     if (err < 0) {
-        /* The old setting stays; apply_mask kept kernel and ALWAYS_READY true. */
+        /* The old setting stays; pollux_fdtable_apply kept kernel and ALWAYS_READY true. */
         e->flags = (saved_flags & ~FD_ALWAYS_READY) | (e->flags & FD_ALWAYS_READY);
         return err;
     }
     e->interest = events;
     p->fd_data[fd] = data;
     if (e->flags & FD_ALWAYS_READY)
-        sync_ready_flag(p);
+        pollux_sync_ready_flag(p);
     return 0;
 }
 
@@ -306,10 +149,10 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     if (p == NULL)
         return -EINVAL;
     if (p->backend == NULL)
-        return NO_KERNEL_STATE;
+        return POLLUX_NO_KERNEL_STATE;
     if (fd < 0)
         return -EBADF;
-    struct fd_entry *e = user_entry(p, fd);
+    struct fd_entry *e = pollux_fdtable_user(p, fd);
     if (e == NULL)
         return -ENOENT;
     if (e->closed_user) {
@@ -322,89 +165,12 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
         p->ops->del(p->backend, fd, e->kernel); /* succeeds for a closed fd */
     bool was_always_ready = e->flags & FD_ALWAYS_READY;
     if (was_always_ready)
-        always_ready_remove(p, fd);
+        pollux_always_ready_remove(p, fd);
     *e = (struct fd_entry){ 0 };
     p->fd_data[fd] = NULL;
     if (was_always_ready)
-        sync_ready_flag(p);
+        pollux_sync_ready_flag(p);
     return 0;
-}
-
-/*
- * Record fd as one of the poller's own descriptors. The kernel may have
- * handed out a number the user closed without unregistering: stop
- * watching it for them, and keep the registration shadowed (closed_user).
- */
-static int claim_own(pollux *p, int fd, enum fd_role role)
-{
-    int err = table_reserve(p, fd);
-    if (err < 0)
-        return err;
-    struct fd_entry *e = &p->fds[fd];
-    if (e->role == FD_USER) {
-        if (e->kernel != 0)
-            p->ops->del(p->backend, fd, e->kernel);
-        if (e->flags & FD_ALWAYS_READY)
-            always_ready_remove(p, fd);
-        e->kernel = 0;
-        e->flags = FD_CLOSED;
-    } else if (e->role != FD_UNUSED) {
-        return -EEXIST;
-    }
-    e->closed_user = e->role == FD_USER;
-    e->role = role;
-    return 0;
-}
-
-/* Undo claim_own() of an internal descriptor the backend refused. */
-static void release_own(pollux *p, int fd)
-{
-    struct fd_entry *e = &p->fds[fd];
-    e->role = e->closed_user ? FD_USER : FD_UNUSED;
-    e->closed_user = 0;
-}
-
-int pollux_core_watch_internal(pollux *p, int fd, enum fd_role role)
-{
-    int err = claim_own(p, fd, role);
-    if (err < 0)
-        return err;
-    err = p->ops->add(p->backend, fd, POLLUX_READ);
-    if (err != 0) {
-        release_own(p, fd);
-        return err < 0 ? err : -EINVAL; /* an internal source must be pollable */
-    }
-    p->fds[fd].kernel = POLLUX_READ;
-    return 0;
-}
-
-/* ---- creation -------------------------------------------------------- */
-
-/* Create the kernel object and the wake channel, and watch the channel. */
-static int open_kernel_state(pollux *p)
-{
-    int err = p->ops->init(&p->backend);
-    if (err < 0)
-        return err;
-    /* register and modify refuse the kernel object's number (-EBADF),
-     * which the kernel refuses in its own set. */
-    if (p->ops->kernel_fd != NULL)
-        err = claim_own(p, p->ops->kernel_fd(p->backend), FD_KERNEL);
-    if (err < 0 || p->ops->wake != NULL)
-        return err;
-    err = pollux_channel_open(&p->wake);
-    if (err == 0)
-        err = pollux_core_watch_internal(p, p->wake.read_fd, FD_WAKE);
-    return err;
-}
-
-static void close_kernel_state(pollux *p)
-{
-    pollux_channel_close(&p->wake);
-    pollux_channel_close(&p->ready_flag);
-    if (p->backend != NULL)
-        p->ops->destroy(p->backend);
-    p->backend = NULL;
 }
 
 POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
@@ -423,7 +189,7 @@ POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
     p->id = backend;
     p->wake.read_fd = p->wake.write_fd = -1;
     p->ready_flag.read_fd = p->ready_flag.write_fd = -1;
-    err = open_kernel_state(p);
+    err = pollux_lifecycle_open(p);
     if (err < 0) {
         pollux_free(p);
         return err;
@@ -437,7 +203,7 @@ POLLUX_API void pollux_free(pollux *p)
     if (p == NULL)
         return;
     pollux_timers_free(p);
-    close_kernel_state(p);
+    pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);
     free(p->always_ready);
@@ -457,7 +223,7 @@ POLLUX_API int pollux_fileno(const pollux *p)
     if (p->ops->fileno == NULL)
         return -ENOTSUP;
     if (p->backend == NULL)
-        return NO_KERNEL_STATE;
+        return POLLUX_NO_KERNEL_STATE;
     return p->ops->fileno(p->backend);
 }
 
@@ -466,343 +232,17 @@ POLLUX_API int pollux_wake(pollux *p)
     if (p == NULL)
         return -EINVAL;
     if (p->backend == NULL)
-        return NO_KERNEL_STATE;
-    if (p->ops->wake == NULL)
-        return pollux_channel_signal(&p->wake);
-    /* Coalesce as pollux_channel_signal() does; the wait clears the flag. */
-    if (atomic_exchange(&p->wake.pending, 1) != 0)
-        return 0;
-    int saved_errno = errno;
-    int err = p->ops->wake(p->backend);
-    if (err < 0)
-        atomic_store(&p->wake.pending, 0); /* nothing was sent: try again next time */
-    errno = saved_errno;
-    return err;
+        return POLLUX_NO_KERNEL_STATE;
+    return pollux_lifecycle_wake(p);
 }
 
-static void report_wake(pollux_event *ev)
-{
-    ev->fd = -1;
-    ev->events = POLLUX_WAKE;
-    ev->count = 0;
-    ev->data = NULL;
-}
-
-/*
- * Drop what the table says about kernel state: internal descriptors go,
- * user registrations stay with no kernel watch. Numbers closed now must
- * not be watched again: the new kernel objects may be about to take them.
- */
-static void forget_kernel_state(pollux *p)
-{
-    for (int fd = 0; fd < p->fds_size; fd++) {
-        struct fd_entry *e = &p->fds[fd];
-        if (e->role != FD_USER && !e->closed_user) {
-            *e = (struct fd_entry){ 0 };
-            continue;
-        }
-        bool closed = e->closed_user || !pollux_fd_is_open(fd);
-        struct fd_entry kept = { .interest = e->interest, .role = FD_USER, .flags = e->flags };
-        *e = kept;
-        if (closed) {
-            if (e->flags & FD_ALWAYS_READY)
-                always_ready_remove(p, fd);
-            e->flags |= FD_CLOSED;
-        }
-    }
-}
-
-/* Watch every registration again; the first failure, other than a number
- * closed meanwhile (left unwatched until modify), fails the whole call. */
-static int rewatch_registrations(pollux *p)
-{
-    for (int fd = 0; fd < p->fds_size; fd++) {
-        struct fd_entry *e = &p->fds[fd];
-        if (e->role != FD_USER || (e->flags & FD_CLOSED))
-            continue; /* a closed number stays unwatched until modify */
-        int err = apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags));
-        if (err == -EBADF)
-            e->flags |= FD_CLOSED;
-        else if (err < 0)
-            return err;
-    }
-    return 0;
-}
-
-/* Everything after_fork builds on a new kernel object, in order. */
-static int rebuild(pollux *p, bool wake_was_pending)
-{
-    int err = open_kernel_state(p);
-    if (err < 0)
-        return err;
-    /* A wake the parent had not reported yet is still owed. */
-    atomic_store(&p->wake.pending, 0);
-    if (wake_was_pending && (err = pollux_wake(p)) < 0)
-        return err;
-    err = rewatch_registrations(p);
-    if (err == 0)
-        err = pollux_timers_arm_sources(p); /* for pollux_fileno(), before any wait */
-    if (err == 0)
-        err = sync_ready_flag(p);
-    return err;
-}
-
-/*
- * The kernel objects of a parent are shared with the child (epoll) or not
- * inherited at all (kqueue): build new ones and register everything again.
- * The old descriptors are only closed, never modified, so the parent's
- * poller is untouched. All or nothing: on failure the poller is left with
- * no kernel state (NO_KERNEL_STATE) and a pending wake is still owed, so
- * that a later call can succeed.
- */
+/* The kernel objects of a parent are shared with the child (epoll) or not
+ * inherited at all (kqueue): lifecycle.c builds new ones. */
 POLLUX_API int pollux_after_fork(pollux *p)
 {
     if (p == NULL)
         return -EINVAL;
-    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
-    pollux_timers_before_rebuild(p);
-    close_kernel_state(p);
-    forget_kernel_state(p);
-    int err = rebuild(p, wake_was_pending);
-    if (err < 0) {
-        pollux_timers_before_rebuild(p);
-        close_kernel_state(p);
-        forget_kernel_state(p);
-        atomic_store(&p->wake.pending, wake_was_pending);
-    }
-    return err;
-}
-
-/* ---- waiting ----------------------------------------------------------- */
-
-/* A report for one of the poller's own descriptors. */
-static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux_event *ev)
-{
-    if (e->role == FD_WAKE) {
-        pollux_channel_drain(&p->wake);
-        report_wake(ev);
-        return true;
-    }
-    if (e->role == FD_TIMER)
-        pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
-    /* FD_READY_FLAG: the files themselves are reported by the core. */
-    return false;
-}
-
-/* The kinds of report that say no readiness. */
-static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_entry *e)
-{
-    if (r->kind == POLLUX_REPORT_ALWAYS_READY) {
-        /* Reported below, with the other always-ready files. */
-        e->kernel = 0;
-        always_ready_add(p, r->fd);
-        return;
-    }
-    /* CLOSED: closed without unregistering; stop watching so wait cannot spin. */
-    p->ops->del(p->backend, r->fd, e->kernel);
-    e->kernel = 0;
-    e->flags |= FD_CLOSED;
-}
-
-/*
- * Turn a backend report into the user's event. Returns false when nothing
- * is to be reported for it.
- */
-static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
-{
-    if (r->kind == POLLUX_REPORT_WAKE) {
-        atomic_store(&p->wake.pending, 0);
-        report_wake(ev);
-        return true;
-    }
-    if (r->kind == POLLUX_REPORT_TIMER) {
-        pollux_timers_source_fired(p);
-        return false;
-    }
-    int fd = r->fd;
-    if (fd >= p->fds_size)
-        return false;
-    struct fd_entry *e = &p->fds[fd];
-    if (e->role != FD_USER)
-        return deliver_internal(p, e, fd, ev);
-    /* Not watched any more, or a ONESHOT already reported. */
-    if (e->kernel == 0 || (e->flags & FD_DISARMED))
-        return false;
-    if (r->kind != POLLUX_REPORT_READY) {
-        deliver_state(p, r, e);
-        return false;
-    }
-    uint32_t ready = r->events;
-    uint32_t bits = (ready & e->interest & EVENT_BITS) | (ready & ALWAYS_BITS);
-    if (bits & ALWAYS_BITS)
-        bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
-    if (bits == 0)
-        return false;
-    if (e->interest & POLLUX_ONESHOT) {
-        e->flags |= FD_DISARMED;
-        if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
-            p->ops->del(p->backend, fd, e->kernel);
-            e->kernel = 0;
-        }
-    }
-    ev->fd = fd;
-    ev->events = bits;
-    ev->count = 0;
-    ev->data = p->fd_data[fd];
-    return true;
-}
-
-static bool always_ready_armed(const struct fd_entry *e)
-{
-    return !(e->flags & FD_DISARMED) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
-}
-
-static bool any_always_ready_armed(const pollux *p)
-{
-    for (int i = 0; i < p->always_ready_count; i++)
-        if (always_ready_armed(&p->fds[p->always_ready[i].fd]))
-            return true;
-    return false;
-}
-
-/* Report always-ready descriptors (regular files on epoll), in turn. */
-static int collect_always_ready(pollux *p, pollux_event *out, int max)
-{
-    int n = 0, count = p->always_ready_count;
-    /* Read once: the loop moves always_ready_next past what it reported. */
-    int start = pollux_rotation_start(p->always_ready_next, count);
-    for (int k = 0; k < count && n < max; k++) {
-        int i = pollux_rotation_at(start, k, count);
-        int fd = p->always_ready[i].fd;
-        struct fd_entry *e = &p->fds[fd];
-        if (!always_ready_armed(e))
-            continue;
-        if (!always_ready_same_file(&p->always_ready[i])) {
-            /* Closed without unregistering, maybe reused for another file:
-             * no kernel will say so, and a file reported ready forever
-             * would make the caller spin. Disarmed until modify or
-             * unregister, as epoll forgets a closed file. */
-            e->flags |= FD_DISARMED | FD_CLOSED;
-            continue;
-        }
-        out[n].fd = fd;
-        out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
-        out[n].count = 0;
-        out[n].data = p->fd_data[fd];
-        n++;
-        /* A file never changes state, so an edge is reported only once. */
-        if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))
-            e->flags |= FD_DISARMED;
-        p->always_ready_next = (i + 1) % count;
-    }
-    return n;
-}
-
-static bool already_reported(const pollux_event *out, int count, int fd)
-{
-    for (int i = 0; i < count; i++)
-        if (out[i].fd == fd && fd >= 0)
-            return true;
-    return false;
-}
-
-/*
- * Ask the kernel, then keep only what is to be reported. Internal sources
- * (timer sources, the ready flag) take room in a batch without being
- * reported: when they filled it, ask again without waiting, or with
- * max_events 1 a timer source could crowd out every descriptor. A few
- * rounds suffice, there are only a handful of internal sources.
- */
-static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
-{
-    if (pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
-        return -ENOMEM;
-    int n = 0;
-    for (int round = 0; round < 4 && n < max; round++) {
-        int room = max - n, first_of_round = n;
-        int got = p->ops->wait(p->backend, p->reports, room, round == 0 ? timeout_ns : 0);
-        if (got < 0)
-            return n > 0 ? n : got;
-        int kept = 0;
-        bool repeated = false;
-        for (int i = 0; i < got; i++) {
-            const struct pollux_report *r = &p->reports[i];
-            /* A later round may see a level-triggered source again. */
-            if (round > 0 && already_reported(out, first_of_round, r->fd)) {
-                repeated = true;
-                continue;
-            }
-            if (deliver(p, r, &out[n + kept]))
-                kept++;
-        }
-        n += kept;
-        if (got < room || kept == got || repeated)
-            break;
-    }
-    return n;
-}
-
-/* The core's own sources, timers and always-ready files, taking turns at
- * leading so that an always-due timer cannot crowd out the files. */
-static int collect_own(pollux *p, pollux_event *out, int max)
-{
-    int n;
-    if (p->files_before_timers) {
-        n = collect_always_ready(p, out, max);
-        n += pollux_timers_collect(p, out + n, max - n);
-    } else {
-        n = pollux_timers_collect(p, out, max);
-        n += collect_always_ready(p, out + n, max - n);
-    }
-    p->files_before_timers = !p->files_before_timers;
-    return n;
-}
-
-/*
- * One round: the sources the core reports itself (timers, always-ready
- * files) and the kernel's. Whoever was left without room last time goes
- * first, so neither kind starves the other.
- */
-static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
-{
-    /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0) {
-        int n = collect_kernel(p, out, max, timeout_ns);
-        if (n < 0 || p->always_ready_count == 0)
-            return n;
-        /* The kernel round found regular files (epoll's deferred checks of
-         * an unchanged modify): they are ready now, report them now. */
-        n += collect_always_ready(p, out + n, max - n);
-        sync_ready_flag(p);
-        return n;
-    }
-
-    bool own_ready = any_always_ready_armed(p) || pollux_timers_due(p);
-    if (own_ready)
-        timeout_ns = 0;
-    else
-        timeout_ns = pollux_timers_clamp_timeout(p, timeout_ns);
-
-    bool own_first = own_ready && p->own_sources_first;
-    int n = 0;
-    if (own_first)
-        n += collect_own(p, out + n, max - n);
-    if (n < max) {
-        int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
-        if (r < 0)
-            return n > 0 ? n : r;
-        n += r;
-    }
-    if (!own_first)
-        n += collect_own(p, out + n, max - n);
-    /* Only pollers with timers or always-ready files get here. */
-    pollux_timers_arm_sources(p); /* for pollux_fileno() users that never block */
-    sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
-    /* Turns alternate: after leading, the core's sources follow; after
-     * following without room, they lead. */
-    p->own_sources_first = !own_first && n == max
-                           && (any_always_ready_armed(p) || pollux_timers_due(p));
-    return n;
+    return pollux_lifecycle_after_fork(p);
 }
 
 POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
@@ -810,7 +250,7 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     if (p == NULL || events == NULL || max_events < 1)
         return -EINVAL;
     if (p->backend == NULL)
-        return NO_KERNEL_STATE;
+        return POLLUX_NO_KERNEL_STATE;
     int64_t deadline = 0;
     if (timeout_ns > 0) {
         int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);
@@ -822,7 +262,7 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     }
 
     for (;;) {
-        int n = collect(p, events, max_events, timeout_ns);
+        int n = pollux_collect(p, events, max_events, timeout_ns);
         if (n != 0 || timeout_ns == 0)
             return n;
         if (timeout_ns > 0) {

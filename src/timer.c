@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdtable.h"
 #include "heap.h"
 #include "internal.h"
 #include "timer.h"
@@ -250,7 +251,7 @@ static int ensure_source(pollux *p, struct clock_queue *cq)
         return -ENOTSUP;
     int fd = pollux_timer_source_open(cq->clock);
     int err = fd;
-    if (fd >= 0 && (err = pollux_core_watch_internal(p, fd, FD_TIMER)) < 0)
+    if (fd >= 0 && (err = pollux_fdtable_watch_internal(p, fd, FD_TIMER)) < 0)
         close(fd);
     if (err < 0) {
         cq->source_failed = !transient(err);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "wake.h"
 
 #ifdef HAVE_EVENTFD
 #include <sys/eventfd.h>
