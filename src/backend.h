@@ -61,6 +61,33 @@ struct pollux_report {
     uint32_t events; /* POLLUX_REPORT_READY only */
 };
 
+/*
+ * The change list. The core records each descriptor's pending interest
+ * change (one per fd: where the backend is, where it is to go) and, for
+ * the kinds of change the backend declares in `batched`, hands them over
+ * in one batch with the next wait instead of calling add/mod/del at once.
+ * old_mask 0 is an add, new_mask 0 a removal, equal masks without ONESHOT
+ * or EDGE a recheck (the number may name another file since: watch that
+ * one), anything else a modify.
+ */
+struct pollux_change {
+    int fd;
+    uint16_t old_mask;
+    uint16_t new_mask;
+};
+
+struct pollux_batch {
+    const struct pollux_change *changes;
+    int count;
+    int taken; /* set by wait(): how many, from the first, it applied */
+};
+
+/* Kinds of change (backend_ops.batched). */
+#define POLLUX_BATCH_ADD     0x1u
+#define POLLUX_BATCH_MOD     0x2u
+#define POLLUX_BATCH_DEL     0x4u
+#define POLLUX_BATCH_RECHECK 0x8u
+
 /* How timer.c makes the wait end at the next timer deadline. */
 enum pollux_timer_source_kind {
     POLLUX_TIMER_SOURCE_TIMERFD, /* a timerfd per clock, watched like any fd (Linux);
@@ -88,6 +115,11 @@ struct backend_ops {
     uint32_t reports;
     /* POLLUX_CAP_* */
     uint32_t caps;
+    /* POLLUX_BATCH_*: the changes it takes in the batch handed to wait();
+     * the others (and all of them once the poller is nested through
+     * pollux_fileno()) come at once through add/mod/del. A batched add is
+     * only queued for a number that is open. */
+    uint32_t batched;
     enum pollux_timer_source_kind timer_source;
 
     /* Create the kernel object and the backend's state (*state). 0 or
@@ -109,14 +141,19 @@ struct backend_ops {
     void (*del)(void *state, int fd, uint32_t old_mask);
 
     /*
-     * Wait up to timeout_ns (< 0 forever, 0 not at all, rounded up to the
-     * kernel's granularity) and store at most max reports in out[].
+     * Apply the batch's changes (setting batch->taken; those not taken come
+     * again with the next wait), then wait up to timeout_ns (< 0 forever,
+     * 0 not at all, rounded up to the kernel's granularity) and store at
+     * most max reports in out[]. A batched change that finds its number
+     * closed is reported POLLUX_REPORT_CLOSED, one that finds a file the
+     * kernel refuses POLLUX_REPORT_ALWAYS_READY.
      * Returns the number stored, 0 on timeout (early returns are allowed:
      * the core retries), or -errno (-EINTR). When more descriptors are
      * ready than max, the backend must rotate so that every one is
      * reported in turn (util.h's rotation helper).
      */
-    int (*wait)(void *state, struct pollux_report *out, int max, int64_t timeout_ns);
+    int (*wait)(void *state, struct pollux_batch *batch, struct pollux_report *out, int max,
+                int64_t timeout_ns);
 
     /* Optional: the kernel object's pollable descriptor (pollux_fileno());
      * NULL where there is none. */

@@ -3,9 +3,10 @@
  *
  * The driver keeps the interest set in the kernel: writing a pollfd adds
  * it, and writing it again ORs the new events into the old ones, so a
- * changed mask is written as POLLREMOVE followed by the new mask. Changes
- * are queued here and written in one write() just before DP_POLL, so
- * modify and unregister cost no syscall of their own. DP_POLL returns ready
+ * changed mask is written as POLLREMOVE followed by the new mask. The
+ * core batches every change (ops.batched), and the batch is written in
+ * one write() just before DP_POLL, so register, modify and unregister
+ * cost no syscall of their own. DP_POLL returns ready
  * descriptors in the driver's own order; this file asks for all of them
  * and hands them out from a rotating start so none is starved. ONESHOT is
  * the core's, EDGE is refused, and timers use the core's queue.
@@ -30,7 +31,7 @@
 
 struct devpoll_state {
     int dpfd;
-    struct pollfd *changes;  /* written before the next DP_POLL */
+    struct pollfd *changes;  /* to write: a batch, or what a write left */
     int change_count, change_size;
     struct pollfd *ready;    /* DP_POLL's results */
     int ready_size;
@@ -89,35 +90,58 @@ static int flush_changes(struct devpoll_state *s)
     return 0;
 }
 
+/* The pollfds that take c->fd from c->old_mask to c->new_mask: 0, or
+ * -ENOMEM with nothing queued. */
+static int put_change(struct devpoll_state *s, const struct pollux_change *c)
+{
+    int before = s->change_count;
+    /* Writing a new mask would OR it into the old one: remove first. */
+    if ((c->old_mask != 0 && queue_change(s, c->fd, POLLREMOVE) < 0)
+        || (c->new_mask != 0 && queue_change(s, c->fd, to_poll_events(c->new_mask)) < 0)) {
+        s->change_count = before;
+        return -ENOMEM;
+    }
+    s->registered += (c->new_mask != 0) - (c->old_mask != 0);
+    return 0;
+}
+
+/* A change the core applies at once (out of memory for its list). */
+static int apply_now(struct devpoll_state *s, int fd, uint32_t old_mask, uint32_t mask)
+{
+    struct pollux_change c = { .fd = fd, .old_mask = (uint16_t)old_mask, .new_mask = (uint16_t)mask };
+    int err = put_change(s, &c);
+    return err < 0 ? err : flush_changes(s);
+}
+
 static int devpoll_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct devpoll_state *s = state;
     if (!pollux_fd_is_open(fd))
         return -EBADF; /* the driver would only say POLLNVAL later */
-    int err = queue_change(s, fd, to_poll_events(mask));
-    if (err == 0)
-        s->registered++;
-    return err;
+    return apply_now(state, fd, 0, mask);
 }
 
 static int devpoll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
-    (void)old_mask;
-    struct devpoll_state *s = state;
-    /* Writing a new mask would OR it into the old one: remove first. */
-    int err = queue_change(s, fd, POLLREMOVE);
-    if (err == 0)
-        err = queue_change(s, fd, to_poll_events(mask));
-    return err;
+    return apply_now(state, fd, old_mask, mask);
 }
 
 static void devpoll_backend_del(void *state, int fd, uint32_t old_mask)
 {
-    (void)old_mask;
-    struct devpoll_state *s = state;
-    s->registered--;
-    /* Out of memory here only leaves a watch the core ignores. */
-    queue_change(s, fd, POLLREMOVE);
+    /* A failed write only leaves a watch the core ignores. */
+    apply_now(state, fd, old_mask, 0);
+}
+
+/* Hand the core's batch to the driver with the changes left over. */
+static int write_batch(struct devpoll_state *s, struct pollux_batch *batch)
+{
+    int i = 0;
+    while (i < batch->count && put_change(s, &batch->changes[i]) == 0)
+        i++;
+    batch->taken = i;
+    int err = flush_changes(s);
+    /* Out of memory: the rest comes with the next wait, which must not
+     * report nothing meanwhile as if they were watched. */
+    return err == 0 && i < batch->count ? -ENOMEM : err;
 }
 
 /* Store up to max results, those with fd >= next_fd first. */
@@ -137,10 +161,11 @@ static int rotate_out(struct devpoll_state *s, int got, struct pollux_report *ou
     return n;
 }
 
-static int devpoll_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
+static int devpoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                                int max, int64_t timeout_ns)
 {
     struct devpoll_state *s = state;
-    int err = flush_changes(s);
+    int err = write_batch(s, batch);
     if (err < 0)
         return err;
     /* Ask for every ready descriptor, so the rotation sees them all. */
@@ -169,6 +194,7 @@ const struct backend_ops pollux_backend_devpoll = {
     .events = BACKEND_EVENT_BITS,
     .reports = POLLUX_HUP | POLLUX_ERR,
     .caps = POLLUX_CAP_PIPE_ERR,
+    .batched = POLLUX_BATCH_ADD | POLLUX_BATCH_MOD | POLLUX_BATCH_DEL | POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_TIMEOUT,
     .init = devpoll_backend_init,
     .destroy = devpoll_backend_destroy,

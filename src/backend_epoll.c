@@ -40,11 +40,10 @@ struct epoll_state {
     bool have_pwait2; /* cleared when the kernel says ENOSYS */
     int buffer_size;
     struct epoll_event *buffer;
-    /* Numbers whose unchanged mask is to be checked at the next wait. */
-    int *recheck;
-    int recheck_count, recheck_size;
-    uint8_t *rechecking; /* indexed by fd: on the recheck list */
-    int rechecking_size;
+    /* Numbers a rebuild found naming a file epoll refuses: reported as
+     * always ready by the next wait. */
+    int *refused;
+    int refused_count, refused_size;
     /* Indexed by fd: the tag of the number's current watch; reports with
      * another tag come from a watch left behind by a closed number. */
     uint32_t *tag;
@@ -132,8 +131,7 @@ static void epoll_backend_destroy(void *state)
     struct epoll_state *s = state;
     close(s->epfd);
     free(s->buffer);
-    free(s->recheck);
-    free(s->rechecking);
+    free(s->refused);
     free(s->tag);
     free(s->mask);
     free(s);
@@ -159,44 +157,15 @@ static int epoll_backend_add(void *state, int fd, uint32_t mask)
 }
 
 /*
- * Drop entries that no longer stand for a pending check (the fd was
- * unregistered, or a later entry stands for it), so that a loop of modify,
- * unregister and register between two waits cannot grow the list.
+ * ADD answers EEXIST when this very file is still watched (the watch is
+ * keyed by file and number), and watches the file the number now names
+ * otherwise (docs/decisions.md). It costs the kernel less than MOD, which
+ * polls the file again.
  */
-static void recheck_compact(struct epoll_state *s)
+static int recheck(struct epoll_state *s, int fd, uint32_t mask)
 {
-    int kept = 0;
-    for (int i = 0; i < s->recheck_count; i++) {
-        int fd = s->recheck[i];
-        if (s->rechecking[fd] == 1) {
-            s->rechecking[fd] = 2; /* kept once */
-            s->recheck[kept++] = fd;
-        }
-    }
-    for (int i = 0; i < kept; i++)
-        s->rechecking[s->recheck[i]] = 1;
-    s->recheck_count = kept;
-}
-
-/* Put fd on the recheck list; 0, or -ENOMEM (then check it now instead). */
-static int recheck_later(struct epoll_state *s, int fd)
-{
-    if (fd < s->rechecking_size && s->rechecking[fd])
-        return 0;
-    if (s->recheck_count == s->recheck_size)
-        recheck_compact(s);
-    if (pollux_grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
-        || pollux_grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
-        return -ENOMEM;
-    s->rechecking[fd] = 1;
-    s->recheck[s->recheck_count++] = fd;
-    return 0;
-}
-
-static void recheck_forget(struct epoll_state *s, int fd)
-{
-    if (fd < s->rechecking_size)
-        s->rechecking[fd] = 0; /* its list entry is skipped */
+    int r = watch(s, fd, mask);
+    return r == -EEXIST ? POLLUX_ADD_WATCHED : r;
 }
 
 static void epoll_backend_del(void *state, int fd, uint32_t old_mask);
@@ -209,18 +178,11 @@ static int epoll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t ma
         epoll_backend_del(s, fd, old_mask);
         return epoll_backend_add(s, fd, mask);
     }
-    /*
-     * An unchanged level-triggered mask changes nothing in the kernel; the
-     * only thing to check is that the number still names the
-     * watched file. That check waits for the next wait, which runs all of
-     * them in one tight loop (a loop re-registering every watcher pays
-     * one cheap syscall each, with no other work between them). ONESHOT
-     * and EDGE need MOD's re-arm now.
-     */
-    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE))
-        && recheck_later(s, fd) == 0)
-        return 0;
-    recheck_forget(s, fd); /* MOD re-establishes by itself */
+    /* An unchanged level-triggered mask changes nothing in the kernel; the
+     * only thing to check is that the number still names the watched
+     * file (recheck). ONESHOT and EDGE need MOD's re-arm. */
+    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE)))
+        return recheck(s, fd, mask);
     int r = ctl_tagged(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
         return epoll_backend_add(s, fd, mask);
@@ -232,7 +194,6 @@ static void epoll_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
     struct epoll_state *s = state;
-    recheck_forget(s, fd);
     /* ENOENT: the kernel forgot the file. EBADF: the number was closed,
      * and a watch left behind (the file open elsewhere) is stale now. */
     ctl(s, EPOLL_CTL_DEL, fd, 0, 0);
@@ -256,30 +217,56 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
     return epoll_wait(s->epfd, s->buffer, max, pollux_ns_to_ms_rounded_up(timeout_ns));
 }
 
+static int apply_change(struct epoll_state *s, const struct pollux_change *c)
+{
+    if (c->new_mask == 0) {
+        epoll_backend_del(s, c->fd, c->old_mask);
+        return 0;
+    }
+    if (c->old_mask == 0)
+        return epoll_backend_add(s, c->fd, c->new_mask);
+    return epoll_backend_mod(s, c->fd, c->old_mask, c->new_mask);
+}
+
 /*
- * ADD answers EEXIST when this very file is still watched (the watch is
- * keyed by file and number), and watches the file the number now names
- * otherwise (docs/decisions.md). It costs the kernel less than MOD, which polls
- * the file again. A closed number is left alone, as epoll already forgot
- * it; a regular file is reported to the core in out[]. Returns how many
- * reports it stored.
+ * The core's batch: rechecks of unchanged masks, run in one tight loop
+ * just before the wait (a loop re-registering every watcher pays one
+ * cheap syscall each, with no other work between them). A closed number
+ * is left alone, as epoll already forgot it; a regular file is reported.
+ * Returns how many reports it stored.
  */
-static int run_rechecks(struct epoll_state *s, struct pollux_report *out, int max)
+static int apply_batch(struct epoll_state *s, struct pollux_batch *batch,
+                       struct pollux_report *out, int max)
 {
     int n = 0, i = 0;
-    for (; i < s->recheck_count && n < max; i++) {
-        int fd = s->recheck[i];
-        if (!s->rechecking[fd])
-            continue;
-        s->rechecking[fd] = 0;
-        uint32_t mask = s->mask[fd];
-        if (mask != 0 && !(mask & FIRED) && watch(s, fd, mask) == POLLUX_ADD_ALWAYS_READY)
-            out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_ALWAYS_READY };
-    }
     /* Without room for more reports, the rest waits for the next call. */
-    s->recheck_count -= i;
-    memmove(s->recheck, s->recheck + i, (size_t)s->recheck_count * sizeof *s->recheck);
+    for (; i < batch->count && n < max; i++) {
+        if (apply_change(s, &batch->changes[i]) == POLLUX_ADD_ALWAYS_READY)
+            out[n++] = (struct pollux_report){ .fd = batch->changes[i].fd,
+                                               .kind = POLLUX_REPORT_ALWAYS_READY };
+    }
+    batch->taken = i;
     return n;
+}
+
+/* What rebuild() found refused, as reports. */
+static int report_refused(struct epoll_state *s, struct pollux_report *out, int max)
+{
+    int n = 0;
+    for (; n < s->refused_count && n < max; n++)
+        out[n] = (struct pollux_report){ .fd = s->refused[n], .kind = POLLUX_REPORT_ALWAYS_READY };
+    s->refused_count -= n;
+    memmove(s->refused, s->refused + n, (size_t)s->refused_count * sizeof *s->refused);
+    return n;
+}
+
+static int refuse_later(struct epoll_state *s, int fd)
+{
+    int err = pollux_grow_array((void **)&s->refused, &s->refused_size, s->refused_count + 1,
+                                sizeof *s->refused);
+    if (err == 0)
+        s->refused[s->refused_count++] = fd;
+    return err;
 }
 
 /*
@@ -301,8 +288,8 @@ static int rebuild(struct epoll_state *s)
         struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd]) };
         if (epoll_ctl(fresh, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EBADF)
             continue; /* a closed number is not watched, as before */
-        /* A regular file now: the next wait's checks tell the core. */
-        int err = errno == EPERM ? recheck_later(s, fd) : -errno;
+        /* A regular file now: the next wait tells the core. */
+        int err = errno == EPERM ? refuse_later(s, fd) : -errno;
         if (err < 0) {
             close(fresh);
             return err;
@@ -333,14 +320,17 @@ static bool take_reports(struct epoll_state *s, int got, struct pollux_report *o
     return stale;
 }
 
-static int epoll_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
+static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
     struct epoll_state *s = state;
     if (max > MAX_BATCH)
         max = MAX_BATCH;
     if (pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
         return -ENOMEM;
-    int reports = s->recheck_count > 0 ? run_rechecks(s, out, max) : 0;
+    int reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
+    if (batch->count > 0)
+        reports += apply_batch(s, batch, out + reports, max - reports);
     if (reports == max)
         return reports;
     /* Files found by the checks are ready: the core reports them with
@@ -374,6 +364,7 @@ const struct backend_ops pollux_backend_epoll = {
     .events = BACKEND_EVENT_BITS,
     .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
     .caps = POLLUX_CAP_PIPE_ERR,
+    .batched = POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = epoll_backend_init,
     .destroy = epoll_backend_destroy,

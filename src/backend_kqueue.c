@@ -405,8 +405,11 @@ static int scan(struct kqueue_state *s, bool with_changes, struct pollux_report 
     return err < 0 ? err : only_errors ? SCAN_ONLY_ERRORS : 0;
 }
 
-static int kqueue_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
+    (void)batch;
     struct kqueue_state *s = state;
     int n = 0;
 
@@ -492,6 +495,7 @@ const struct backend_ops pollux_backend_kqueue = {
     /* A pipe whose reader is gone is EV_EOF on the write filter: HUP. */
     .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
     .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
+    .batched = 0,
     .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,

@@ -100,8 +100,11 @@ static int kernel_wait(struct poll_state *s, int64_t timeout_ns)
 #endif
 }
 
-static int poll_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int poll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
+    (void)batch;
     struct poll_state *s = state;
     int ready = kernel_wait(s, timeout_ns);
     if (ready < 0)
@@ -123,6 +126,7 @@ const struct backend_ops pollux_backend_poll = {
     .events = BACKEND_EVENT_BITS,
     .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
     .caps = POLLUX_CAP_PIPE_ERR,
+    .batched = 0,
     .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = poll_backend_init,
     .destroy = poll_backend_destroy,

@@ -180,8 +180,11 @@ static uint32_t readiness(const struct select_state *s, int fd)
     return bits;
 }
 
-static int select_backend_wait(void *state, struct pollux_report *out, int max, int64_t timeout_ns)
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int select_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
+    (void)batch;
     struct select_state *s = state;
     int ready = kernel_wait(s, timeout_ns);
     if (ready < 0)
@@ -205,6 +208,7 @@ const struct backend_ops pollux_backend_select = {
     .events = BACKEND_EVENT_BITS,
     .reports = 0, /* select() says readable or writable, never why */
     .caps = 0,
+    .batched = 0,
     .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = select_backend_init,
     .destroy = select_backend_destroy,

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "always_ready.h"
+#include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "timer.h"
@@ -77,7 +78,7 @@ static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_en
         return;
     }
     /* CLOSED: closed without unregistering; stop watching so wait cannot spin. */
-    p->ops->del(p->backend, r->fd, e->kernel);
+    pollux_change(p, r->fd, e->kernel, 0);
     e->kernel = 0;
     e->flags |= FD_CLOSED;
 }
@@ -119,7 +120,7 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     if (e->interest & POLLUX_ONESHOT) {
         e->flags |= FD_DISARMED;
         if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
-            p->ops->del(p->backend, fd, e->kernel);
+            pollux_change(p, fd, e->kernel, 0);
             e->kernel = 0;
         }
     }
@@ -152,7 +153,10 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
     int n = 0;
     for (int round = 0; round < 4 && n < max; round++) {
         int room = max - n, first_of_round = n;
-        int got = p->ops->wait(p->backend, p->reports, room, round == 0 ? timeout_ns : 0);
+        struct pollux_batch batch;
+        pollux_changes_batch(p, &batch);
+        int got = p->ops->wait(p->backend, &batch, p->reports, room, round == 0 ? timeout_ns : 0);
+        pollux_changes_done(p, &batch);
         if (got < 0)
             return n > 0 ? n : got;
         int kept = 0;

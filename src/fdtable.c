@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "always_ready.h"
+#include "changes.h"
 #include "fdtable.h"
 
 /*
@@ -70,12 +71,11 @@ int pollux_fdtable_apply(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
     int r = 0;
 
     if (wanted == 0) {
-        if (have != 0)
-            p->ops->del(p->backend, fd, have);
+        pollux_change(p, fd, have, 0);
         e->kernel = 0;
         return 0;
     }
-    r = have != 0 ? p->ops->mod(p->backend, fd, have, wanted) : p->ops->add(p->backend, fd, wanted);
+    r = pollux_change(p, fd, have, wanted);
     if (r < 0) {
         /* A failed mod leaves the old watch; a failed add leaves none. */
         if (have == 0)
@@ -104,8 +104,7 @@ int pollux_fdtable_claim(pollux *p, int fd, enum fd_role role)
         return err;
     struct fd_entry *e = &p->fds[fd];
     if (e->role == FD_USER) {
-        if (e->kernel != 0)
-            p->ops->del(p->backend, fd, e->kernel);
+        pollux_change(p, fd, e->kernel, 0);
         if (e->flags & FD_ALWAYS_READY)
             pollux_always_ready_remove(p, fd);
         e->kernel = 0;
@@ -131,7 +130,7 @@ int pollux_fdtable_watch_internal(pollux *p, int fd, enum fd_role role)
     int err = pollux_fdtable_claim(p, fd, role);
     if (err < 0)
         return err;
-    err = p->ops->add(p->backend, fd, POLLUX_READ);
+    err = pollux_change(p, fd, 0, POLLUX_READ);
     if (err != 0) {
         release_own(p, fd);
         return err < 0 ? err : -EINVAL; /* an internal source must be pollable */

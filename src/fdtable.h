@@ -10,6 +10,13 @@
 
 #include "internal.h"
 
+/* Reset an entry, keeping its place on the change list. */
+static inline void pollux_fdtable_reset(struct fd_entry *e, struct fd_entry fresh)
+{
+    fresh.queued = e->queued;
+    *e = fresh;
+}
+
 /* Room for fd in the table: 0 or -ENOMEM. */
 int pollux_fdtable_reserve(pollux *p, int fd);
 /* The user's registration of fd, also one shadowed by an internal

@@ -60,6 +60,7 @@ struct fd_entry {
      * descriptors (role). The registration lives on, unwatched, so that
      * unregister succeeds and register says -EEXIST. */
     uint32_t closed_user : 1;
+    uint32_t queued : 1; /* on the change list (changes.c) */
 };
 
 
@@ -80,6 +81,10 @@ struct pollux {
     pollux_backend id;
     struct pollux_report *reports; /* what the backend's wait stores */
     int reports_size;
+    /* The change list (changes.c): pending changes, one per fd. */
+    struct pollux_change *changes;
+    int changes_count, changes_size;
+    bool fileno_used; /* nested in another loop: nothing waits for a batch */
 
     struct fd_entry *fds;      /* indexed by descriptor number */
     void **fd_data;            /* the user's pointers, indexed likewise */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "always_ready.h"
+#include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "lifecycle.h"
@@ -66,6 +67,7 @@ void pollux_lifecycle_close(pollux *p)
  */
 static void forget_kernel_state(pollux *p)
 {
+    pollux_changes_drop(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER && !e->closed_user) {

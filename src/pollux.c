@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "always_ready.h"
+#include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "internal.h"
@@ -88,10 +89,10 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
         return err;
 
     struct fd_entry *e = &p->fds[fd];
-    *e = (struct fd_entry){ .interest = events };
+    pollux_fdtable_reset(e, (struct fd_entry){ .interest = events });
     err = pollux_fdtable_apply(p, fd, e, wanted);
     if (err < 0) {
-        *e = (struct fd_entry){ 0 };
+        pollux_fdtable_reset(e, (struct fd_entry){ 0 });
         return err;
     }
     e->role = FD_USER;
@@ -116,7 +117,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
      * re-registering its watchers): one backend call, nothing to undo. */
     uint32_t wanted = pollux_fdtable_wanted(p, events, 0);
     if (e->flags == 0 && e->kernel != 0 && e->kernel == wanted) {
-        err = p->ops->mod(p->backend, fd, wanted, wanted);
+        err = pollux_change(p, fd, wanted, wanted);
         if (err == 0) {
             e->interest = events;
             p->fd_data[fd] = data;
@@ -162,11 +163,11 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
         return 0;
     }
     if (e->kernel != 0)
-        p->ops->del(p->backend, fd, e->kernel); /* succeeds for a closed fd */
+        pollux_change(p, fd, e->kernel, 0); /* succeeds for a closed fd */
     bool was_always_ready = e->flags & FD_ALWAYS_READY;
     if (was_always_ready)
         pollux_always_ready_remove(p, fd);
-    *e = (struct fd_entry){ 0 };
+    pollux_fdtable_reset(e, (struct fd_entry){ 0 });
     p->fd_data[fd] = NULL;
     if (was_always_ready)
         pollux_sync_ready_flag(p);
@@ -208,6 +209,7 @@ POLLUX_API void pollux_free(pollux *p)
     free(p->fd_data);
     free(p->always_ready);
     free(p->reports);
+    free(p->changes);
     free(p);
 }
 
@@ -224,6 +226,14 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -ENOTSUP;
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
+    /* Nested in another loop, which polls the kernel object: from now on
+     * the kernel is told every change at once (the poller was created
+     * mutable; the API takes it const for a query without visible effect). */
+    pollux *nested = (pollux *)p;
+    if (!nested->fileno_used) {
+        nested->fileno_used = true;
+        pollux_changes_flush(nested);
+    }
     return p->ops->fileno(p->backend);
 }
 
