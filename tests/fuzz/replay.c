@@ -1,0 +1,88 @@
+/*
+ * replay.c - runs the fuzz target on files without libFuzzer, so that
+ * `meson test` replays the committed corpus with any compiler.
+ *
+ * usage: fuzz_replay [--backends name,name] path...
+ * A path is a file or a directory of files. Each input runs on the chosen
+ * backends (all usable ones by default; POLLUX_FUZZ_BACKENDS works too). A
+ * failing input aborts with the model's message after its name.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int replay_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    static uint8_t buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    fprintf(stderr, "replay %s (%zu bytes)\n", path, n);
+    LLVMFuzzerTestOneInput(buf, n);
+    return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int replay_path(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        perror(path);
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return replay_file(path);
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, by_name), count = 0, err = 0;
+    if (n < 0) {
+        perror(path);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char file[4096];
+        if (names[i]->d_name[0] != '.') {
+            snprintf(file, sizeof file, "%s/%s", path, names[i]->d_name);
+            err |= replay_file(file);
+            count++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (count == 0) {
+        fprintf(stderr, "%s: no inputs\n", path);
+        return -1;
+    }
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1, err = 0;
+    if (argc > 2 && strcmp(argv[1], "--backends") == 0) {
+        setenv("POLLUX_FUZZ_BACKENDS", argv[2], 1);
+        i = 3;
+    }
+    if (i >= argc) {
+        fprintf(stderr, "usage: %s [--backends name,...] file-or-directory...\n", argv[0]);
+        return 2;
+    }
+    for (; i < argc; i++)
+        err |= replay_path(argv[i]);
+    return err != 0;
+}
