@@ -15,12 +15,14 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -60,10 +62,15 @@ static uint8_t next(struct input *in)
 }
 
 static bool tracing;
+/* RLIMIT_NOFILE outside OP_LIMIT, restored before a failure is reported
+ * (libFuzzer needs descriptors to write the input out). */
+static struct rlimit normal_limit;
 
 _Noreturn void fuzz_fail(const struct run *r, const char *fmt, ...)
 {
     va_list ap;
+    if (r->limited)
+        setrlimit(RLIMIT_NOFILE, &normal_limit);
     fprintf(stderr, "pollux-fuzz: %s, operation %d (%s): ", pollux_backend_name(r->backend),
             r->op_index, r->op_name);
     va_start(ap, fmt);
@@ -485,21 +492,20 @@ static void run_op(struct run *r, struct input *in);
 static void do_limit(struct run *r, struct input *in)
 {
     int k = next(in) % 4, free_seen = 0, limit = k == 3 ? 3 : -1;
-    struct rlimit saved;
-    if (r->limited || getrlimit(RLIMIT_NOFILE, &saved) != 0)
+    if (r->limited || getrlimit(RLIMIT_NOFILE, &normal_limit) != 0)
         return;
     /* k = 3: nothing above stdio, not even a number the call itself frees. */
     for (int fd = 0; fd < COUNTED_FDS && limit < 0; fd++)
         if (fcntl(fd, F_GETFD) < 0 && free_seen++ == k)
             limit = fd;
-    struct rlimit low = { .rlim_cur = (rlim_t)limit, .rlim_max = saved.rlim_max };
+    struct rlimit low = { .rlim_cur = (rlim_t)limit, .rlim_max = normal_limit.rlim_max };
     if (limit < 0 || setrlimit(RLIMIT_NOFILE, &low) != 0)
         return;
     note(r, "%d free descriptors (limit %d)", k, limit);
     r->limited = true;
     run_op(r, in);
     r->limited = false;
-    setrlimit(RLIMIT_NOFILE, &saved);
+    setrlimit(RLIMIT_NOFILE, &normal_limit);
 }
 
 static void run_op(struct run *r, struct input *in)
@@ -539,6 +545,8 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     r->backend = b;
     r->op_name = "setup";
     setup_pool(r, next(&in));
+    for (int i = 0; tracing && i < r->nslots; i++)
+        note(r, "slot %d: fd %d, kind %d", i, r->slots[i].fd, r->objs[r->slots[i].obj].kind);
     int err = pollux_new(&r->p, b);
     if (err < 0)
         fuzz_fail(r, "pollux_new: %s", strerror(-err));
@@ -607,6 +615,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct run runs[POLLUX_BACKEND_DEVPOLL + 1];
     if (backends == 0) {
         raise_fd_limit();
+        prctl(PR_SET_TIMERSLACK, 1UL); /* waits of a microsecond, not fifty */
+        signal(SIGPIPE, SIG_IGN); /* writes to closed pipes and sockets are operations too */
         tracing = getenv("POLLUX_FUZZ_TRACE") != NULL;
         backends = chosen_backends();
     }

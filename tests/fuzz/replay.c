@@ -3,9 +3,11 @@
  * `meson test` replays the committed corpus with any compiler.
  *
  * usage: fuzz_replay [--backends name,name] path...
+ *        fuzz_replay --list       (the backends usable here, one a line)
  * A path is a file or a directory of files. Each input runs on the chosen
- * backends (all usable ones by default; POLLUX_FUZZ_BACKENDS works too). A
- * failing input aborts with the model's message after its name.
+ * backends (all usable ones by default; POLLUX_FUZZ_BACKENDS works too).
+ * Every input is run, and each failing one named; the exit status is 1 if
+ * any failed.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -16,9 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pollux.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Each input runs in a child, so that one failure does not hide the
+ * next: a failing input aborts its child with the model's message. */
 static int replay_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -29,8 +37,22 @@ static int replay_file(const char *path)
     static uint8_t buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    fprintf(stderr, "replay %s (%zu bytes)\n", path, n);
-    LLVMFuzzerTestOneInput(buf, n);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child < 0) {
+        perror("fork");
+        return -1;
+    }
+    if (child == 0) {
+        LLVMFuzzerTestOneInput(buf, n);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "FAIL %s (%zu bytes)\n", path, n);
+        return -1;
+    }
+    fprintf(stderr, "ok   %s (%zu bytes)\n", path, n);
     return 0;
 }
 
@@ -74,6 +96,12 @@ static int replay_path(const char *path)
 int main(int argc, char **argv)
 {
     int i = 1, err = 0;
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (int b = POLLUX_BACKEND_SELECT; b <= POLLUX_BACKEND_DEVPOLL; b++)
+            if (pollux_backends() & (1u << b))
+                printf("%s\n", pollux_backend_name((pollux_backend)b));
+        return 0;
+    }
     if (argc > 2 && strcmp(argv[1], "--backends") == 0) {
         setenv("POLLUX_FUZZ_BACKENDS", argv[2], 1);
         i = 3;

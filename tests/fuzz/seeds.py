@@ -155,6 +155,19 @@ REGRESSIONS = {
     "defect12-kqueue-unregister-then-close": seq(0, reg(PIPE_R, R), reg(PIPE_W, W), unreg(PIPE_W), close(PIPE_W),
                                                  wait()),
     "defect12-kqueue-modify-after-dup2": seq(0, reg(UA, R), reg(EFD, W), dup2(EFD, UA), mod(UA, W), wait()),
+    # 13: after_fork does not watch again a registration the backend saw closed (POLLNVAL,
+    # select's EBADF) although its number is open again (poll, select, /dev/poll).
+    "defect13-after-fork-skips-number-seen-closed": seq(0, reg(PIPE_W, W), close(PIPE_W), wait(), reuse(1),
+                                                        call("after_fork"), wait()),
+    # 14: kqueue keeps reports it had no room for and hands them out later without
+    # asking again: a drained pipe is reported READ.
+    "defect14-kqueue-backlog-stale-read": seq(0, reg(PIPE_R, R), reg(UA, W), io("write", PIPE_W), wait(1),
+                                              io("drain", PIPE_R), wait(), wait()),
+    # 15: registering a number the poller owns (after_fork's new descriptor took a closed
+    # pool number): paused it succeeds, with an interest epoll says -EINVAL (decisions.md
+    # and defect 9 call for -EBADF; -EEXIST for a shadowed registration).
+    "defect15-register-poller-own-descriptor": seq(0, close(PIPE_R), call("after_fork"), reg(PIPE_R, 0),
+                                                   reg(PIPE_R, R)),
     # 10: select, RDHUP-only interest lowers the highest watched number.
     "defect10-select-max-fd-rdhup": seq(0, reuse(1), reg(11, R | W | RDHUP), reg(10, R | W | RDHUP), mod(10, RDHUP),
                                         unreg(11), mod(10, W | RDHUP), wait()),
