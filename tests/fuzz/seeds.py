@@ -67,7 +67,7 @@ CORPUS = {
                           wait(), close(PIPE_W), wait(), wait()),
     "socket-shutdown": seq(0, reg(UA, R | W | RDHUP | PRI), reg(UB, R | RDHUP), wait(),
                            io("shutdown", UB, 2), wait(), io("write", UA, 3), wait(),
-                           io("shutdown", UA, 3), wait(), close(UB), wait(), unreg(UB), wait()),
+                           io("shutdown", UA, 3), wait(), unreg(UB), wait(), close(UB), wait(), wait()),
     "oneshot-paused": seq(0, reg(EFD, R | ONESHOT), io("write", EFD), wait(), wait(), mod(EFD, R | ONESHOT),
                           wait(), reg(UA, 0), wait(), mod(UA, W), wait(), mod(UA, 0), wait(),
                           reg(UB, HUPERR), wait(), io("fill", EFD), reg(PIPE_W, W | ONESHOT),
