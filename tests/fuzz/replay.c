@@ -2,17 +2,18 @@
  * replay.c - runs the fuzz target on files without libFuzzer, so that
  * `meson test` replays the committed corpus with any compiler.
  *
- * usage: fuzz_replay [--backends name,name] path...
+ * usage: fuzz_replay [--isolate] [--backends name,name] path...
  *        fuzz_replay --list       (the backends usable here, one a line)
  * A path is a file or a directory of files. Each input runs on the chosen
  * backends (all usable ones by default; POLLUX_FUZZ_BACKENDS works too).
- * Every input is run, and each failing one named; the exit status is 1 if
- * any failed.
+ * --isolate runs every input in a child and names each failing one; the
+ * exit status is 1 if any failed.
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Each input runs in a child, so that one failure does not hide the
- * next: a failing input aborts its child with the model's message. */
+static bool isolate;
+
+/* With --isolate each input runs in a child, so that one failure does not
+ * hide the next: a failing input aborts its child with the model's
+ * message. Without it a failure aborts the replay, as in libFuzzer. */
 static int replay_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -37,6 +41,11 @@ static int replay_file(const char *path)
     static uint8_t buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
+    if (!isolate) {
+        fprintf(stderr, "run  %s (%zu bytes)\n", path, n);
+        LLVMFuzzerTestOneInput(buf, n);
+        return 0;
+    }
     fflush(stderr);
     pid_t child = fork();
     if (child < 0) {
@@ -102,12 +111,19 @@ int main(int argc, char **argv)
                 printf("%s\n", pollux_backend_name((pollux_backend)b));
         return 0;
     }
-    if (argc > 2 && strcmp(argv[1], "--backends") == 0) {
-        setenv("POLLUX_FUZZ_BACKENDS", argv[2], 1);
-        i = 3;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--isolate") == 0) {
+            isolate = true;
+        } else if (strcmp(argv[i], "--backends") == 0 && i + 1 < argc) {
+            setenv("POLLUX_FUZZ_BACKENDS", argv[++i], 1);
+        } else {
+            i = argc; /* unknown option: usage */
+            break;
+        }
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: %s [--backends name,...] file-or-directory...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--isolate] [--backends name,...] file-or-directory...\n",
+                argv[0]);
         return 2;
     }
     for (; i < argc; i++)
