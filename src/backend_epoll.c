@@ -167,7 +167,9 @@ static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask
         return 0;
     recheck_forget(s, fd); /* MOD re-establishes by itself */
     int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
-    if (r == -ENOENT) /* the number was closed and now names another file */
+    /* The number was closed and now names another file; EPERM: one epoll
+     * refuses (a regular file, /dev/null), which the add reports. */
+    if (r == -ENOENT || r == -EPERM)
         return epoll_backend_add(p, fd, mask);
     return r;
 }
