@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
+#ifdef HAVE_LIBKQUEUE
+#include <sys/epoll.h>
+#endif
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -228,6 +231,45 @@ static void backlog_forget(struct kqueue_state *s, int fd)
     s->backlog_count = kept;
 }
 
+#ifdef HAVE_LIBKQUEUE
+/*
+ * libkqueue runs over epoll. Asked to delete a knote whose number now
+ * names a file epoll refuses (closed and reused by a regular file or
+ * /dev/null), it frees the knote but keeps a pointer to it, which the next
+ * change on that number reads (docs/portability.md). Such a number is
+ * never handed to it: the old knote is left alone, and the file is always
+ * ready. Devices are asked of epoll itself (a tty is watched, /dev/null
+ * is refused).
+ */
+static bool libkqueue_refuses(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return false;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return true;
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+        return false;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return false;
+    struct epoll_event ev = { .events = 0 };
+    bool refused = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EPERM;
+    close(ep);
+    return refused;
+}
+/* libkqueue may hold a knote of a file the number named before: gone
+ * first (in the same kevent call), or the add would only modify it. */
+#define DELETE_BEFORE_ADD 1
+#else
+static bool libkqueue_refuses(int fd)
+{
+    (void)fd;
+    return false; /* the kernel forgets a file's knotes when it is closed */
+}
+#define DELETE_BEFORE_ADD 0
+#endif
+
 /* 1 for a file or directory, 0 for anything else, or -errno. Both are
  * always ready for poll(2); kqueue's vnode filters mean something else
  * (bytes left before the end), so the core reports them itself. */
@@ -259,15 +301,24 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
     int file = is_file(fd);
     if (file != 0)
         return file < 0 ? file : BACKEND_ALWAYS_READY;
+    if (libkqueue_refuses(fd))
+        return BACKEND_ALWAYS_READY;
     int first = s->change_count;
-    int err = queue_mask(s, fd, 0, mask);
-    return err < 0 ? err : flush_mask(s, fd, mask, first);
+    int err = DELETE_BEFORE_ADD ? queue_mask(s, fd, mask, 0) : 0;
+    if (err == 0)
+        err = queue_mask(s, fd, 0, mask);
+    if (err < 0) {
+        s->change_count = first;
+        return err;
+    }
+    return flush_mask(s, fd, mask, first);
 }
 
 /* Only where the read filter cannot be told to answer like poll(2) for
  * files (NOTE_FILE_POLL: FreeBSD) must a modify look at what the number
- * names now: at the end of a file it would never report. */
-#ifdef NOTE_FILE_POLL
+ * names now: at the end of a file it would never report. Over libkqueue,
+ * libkqueue_refuses() has looked. */
+#if defined(NOTE_FILE_POLL) || defined(HAVE_LIBKQUEUE)
 #define MODIFY_LOOKS_FOR_FILES 0
 #else
 #define MODIFY_LOOKS_FOR_FILES 1
@@ -286,6 +337,8 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
     struct kqueue_state *s = p->backend;
+    if (libkqueue_refuses(fd))
+        return BACKEND_ALWAYS_READY;
     int first = s->change_count;
     int err = queue_mask(s, fd, old_mask, 0);
     bool file = err == 0 && MODIFY_LOOKS_FOR_FILES && is_file(fd) == 1;
@@ -304,6 +357,8 @@ static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = p->backend;
     backlog_forget(s, fd);
+    if (libkqueue_refuses(fd))
+        return 0; /* a knote of a closed file, which never reports */
     /* Out of memory here only leaves a knote the core ignores. */
     if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
         flush_now(s, s->change_count); /* errors: the fd was closed */
