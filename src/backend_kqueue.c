@@ -173,6 +173,10 @@ static bool is_closed(int fd)
     return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
 }
 
+/* libkqueue caps a call's eventlist at 512 entries and fails with EFAULT
+ * when the receipts do not fit: changes go in parts of at most this. */
+#define SUBMIT_PART 256
+
 /*
  * Hand every queued change to the kernel now, each with EV_RECEIPT so that
  * each says how it went: one entry per change, in order, in s->results,
@@ -187,11 +191,16 @@ static int submit_changes(struct kqueue_state *s)
         return err;
     for (int i = 0; i < count; i++)
         s->changes[i].flags |= EV_RECEIPT;
-    static const struct timespec no_wait = { 0, 0 };
-    errno = 0; /* what libkqueue may report for a change it refuses */
-    int got = kevent(s->kq, s->changes, count, s->results, count, &no_wait);
     s->change_count = 0;
-    return got < 0 ? -errno : got;
+    static const struct timespec no_wait = { 0, 0 };
+    for (int at = 0; at < count; at += SUBMIT_PART) {
+        int part = count - at < SUBMIT_PART ? count - at : SUBMIT_PART;
+        errno = 0; /* what libkqueue may report for a change it refuses */
+        int got = kevent(s->kq, s->changes + at, part, s->results + at, part, &no_wait);
+        if (got != part)
+            return got < 0 && at == 0 ? -errno : at + (got > 0 ? got : 0);
+    }
+    return count;
 }
 
 /*

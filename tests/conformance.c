@@ -2052,6 +2052,38 @@ static void modify_after_number_reused_by_dev_null_reports_it_ready(void **state
     expect_nothing(p, 0);
 }
 
+/* Many modifies between two waits: every one is applied and reported
+ * (libkqueue fails a call whose receipts do not fit its 512 entries). */
+static void modifies_of_many_registrations_before_a_wait_are_all_applied(void **state)
+{
+    pollux *p = *state;
+    enum { PIPES = 300 };
+    if (raise_fd_limit() < 2 * PIPES + 64) {
+        print_message("RLIMIT_NOFILE is too low for %d descriptors\n", 2 * PIPES);
+        skip();
+    }
+    int a[PIPES][2];
+    for (int i = 0; i < PIPES; i++) {
+        make_pipe(a[i]);
+        assert_ret(pollux_register(p, a[i][0], POLLUX_READ, &tok[0]), 0);
+    }
+    for (int i = 0; i < PIPES; i++) {
+        assert_ret(pollux_modify(p, a[i][0], POLLUX_READ, &tok[1]), 0);
+        write_byte(a[i][1]);
+    }
+    pollux_event ev[PIPES];
+    int seen = 0;
+    for (int round = 0; round < 4 && seen < PIPES; round++) {
+        int n = wait_ok(p, ev, PIPES, HANG_NS);
+        for (int k = 0; k < n; k++) {
+            assert_ptr_equal(ev[k].data, &tok[1]);
+            drain(ev[k].fd);
+        }
+        seen += n;
+    }
+    assert_int_equal(seen, PIPES);
+}
+
 /* ------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_poller, teardown_poller)
@@ -2168,6 +2200,7 @@ int main(int argc, char **argv)
         T(modify_keeps_watching_an_open_fd_whatever_errno_was_before),
         T(modify_after_number_reused_with_another_mask_watches_the_new_file),
         T(modify_after_number_reused_by_dev_null_reports_it_ready),
+        T(modifies_of_many_registrations_before_a_wait_are_all_applied),
     };
 
     /* For debugging: run (or skip) only the tests matching a pattern (* and ?). */
