@@ -338,10 +338,9 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
  * 1), and libkqueue keeps its knote of a closed number, so a re-add would
  * change that knote and leave the new file unwatched; and EV_ADD on an
  * existing knote keeps the EV_ONESHOT and EV_CLEAR it was created with.
- * Queued for the next
- * wait, unless the poller is nested through pollux_fileno(): the outer
- * loop polls the kqueue descriptor, which only shows what the kernel has
- * been told.
+ * Queued for the next wait, unless the poller is nested through
+ * pollux_fileno(): the outer loop polls the kqueue descriptor, which only
+ * shows what the kernel has been told.
  */
 static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
