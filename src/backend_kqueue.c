@@ -312,8 +312,14 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
         return file < 0 ? file : BACKEND_ALWAYS_READY;
     if (libkqueue_refuses(fd))
         return BACKEND_ALWAYS_READY;
+    /* The wait merges by fd: its slot exists before the kernel can
+     * report it, so that no allocation can fail once events are taken. */
+    int err = reserve_slots(s, fd);
+    if (err < 0)
+        return err;
     int first = s->change_count;
-    int err = DELETE_BEFORE_ADD ? queue_mask(s, fd, mask, 0) : 0;
+    if (DELETE_BEFORE_ADD)
+        err = queue_mask(s, fd, mask, 0);
     if (err == 0)
         err = queue_mask(s, fd, 0, mask);
     if (err < 0) {
@@ -494,26 +500,75 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
  * Returns the number of results or -errno. */
 static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 {
-    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
-    if (err < 0)
-        return err; /* the changes stay queued */
     struct timespec ts = ns_to_timespec(timeout_ns);
     errno = 0; /* what libkqueue may report for a change it refuses */
     int got = kevent(s->kq, s->changes, s->change_count, s->results, room,
                      timeout_ns < 0 ? NULL : &ts);
     int saved_errno = errno;
-    s->change_count = 0; /* applied before the kernel waited */
+    s->change_count = 0; /* applied before the kernel waited, whatever it says */
     return got < 0 ? -saved_errno : got;
+}
+
+/* Room for `room` results and as many merged events in the backlog, made
+ * before the call: the kernel consumes what it reports (ONESHOT,
+ * EV_CLEAR), so no taken event may be lost to -ENOMEM afterwards. */
+static int reserve_room(struct kqueue_state *s, int room)
+{
+    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    if (err == 0)
+        err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
+                         sizeof *s->backlog);
+    return err;
+}
+
+/* A call handed the changes over without looking for events. */
+#define SCAN_SKIPPED 1
+
+/*
+ * One kevent() call with the queued changes, merging what it returns into
+ * out[] after the *n events already there. Returns 0, SCAN_SKIPPED when
+ * it returned only error entries for changes (a change that fails, such
+ * as removing a fired ONESHOT's knote, makes the kernel return its error
+ * without scanning), or -errno.
+ */
+static int scan(struct kqueue_state *s, pollux_event *out, int max, int *n, int64_t timeout_ns)
+{
+    /* A descriptor has up to two filters: ask for enough to merge them,
+     * plus room for an error entry per queued change. */
+    int room = 2 * (max - *n) + s->change_count;
+    int err = reserve_room(s, room);
+    if (err < 0)
+        return err; /* the changes stay queued */
+    int got = kernel_wait(s, room, *n > 0 ? 0 : timeout_ns);
+    if (got < 0)
+        return got;
+    err = take_results(s, got, out, max, n);
+    bool only_errors = got > 0;
+    for (int i = 0; i < got; i++)
+        only_errors &= (s->results[i].flags & EV_ERROR) != 0;
+    return err < 0 ? err : only_errors ? SCAN_SKIPPED : 0;
 }
 
 /* libkqueue drops a changelist's error entries when the same call then
  * finds no event (docs/portability.md): there the changes go first, on
- * their own. */
+ * their own, with a receipt each. */
 #ifdef HAVE_LIBKQUEUE
 #define CHANGES_ON_THEIR_OWN 1
 #else
 #define CHANGES_ON_THEIR_OWN 0
 #endif
+
+/* The queued changes alone, merging what their receipts report (a closed
+ * number, a device that cannot be watched). SCAN_SKIPPED or -errno. */
+static int hand_over_changes(struct kqueue_state *s, pollux_event *out, int max, int *n)
+{
+    int err = reserve_room(s, s->change_count);
+    int got = err < 0 ? err : submit_changes(s);
+    if (got < 0)
+        return got;
+    err = take_results(s, got, out, max, n);
+    return err < 0 ? err : SCAN_SKIPPED;
+}
 
 static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
@@ -539,16 +594,13 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         s->slot_of[out[i].fd] = i;
     }
 
-    int err = 0;
-    if (CHANGES_ON_THEIR_OWN && s->change_count > 0) {
-        int got = submit_changes(s);
-        err = got < 0 ? got : take_results(s, got, out, max, &n);
-    }
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int got = kernel_wait(s, 2 * (max - n) + s->change_count, n > 0 ? 0 : timeout_ns);
-    if (err == 0)
-        err = got < 0 ? got : take_results(s, got, out, max, &n);
+    /* The changes may reach the kernel in a call that does not look for
+     * events (see scan and hand_over_changes): then it is asked again. */
+    int err = CHANGES_ON_THEIR_OWN && s->change_count > 0
+                  ? hand_over_changes(s, out, max, &n)
+                  : scan(s, out, max, &n, timeout_ns);
+    if (err == SCAN_SKIPPED)
+        err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     return err < 0 && n == 0 ? err : n;
@@ -594,6 +646,12 @@ static int kqueue_backend_wake(pollux *p)
 }
 #endif
 
+static int kqueue_backend_kernel_fd(const pollux *p)
+{
+    const struct kqueue_state *s = p->backend;
+    return s->kq;
+}
+
 const struct backend_ops backend_kqueue = {
     .id = POLLUX_BACKEND_KQUEUE,
     .name = "kqueue",
@@ -611,6 +669,7 @@ const struct backend_ops backend_kqueue = {
 #ifndef HAVE_LIBKQUEUE
     .fileno = kqueue_backend_fileno,
 #endif
+    .kernel_fd = kqueue_backend_kernel_fd,
     .timer_arm = kqueue_backend_timer_arm,
 #ifdef EVFILT_USER
     .wake = kqueue_backend_wake,
