@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -746,11 +747,20 @@ static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(
 }
 
 /* Whether an open fd that the poller opened is one of its own: the test-only
- * kqueue emulation opens descriptors of its own behind kqueue(), which a
- * real kqueue does not have, so there only the kqueue itself counts. */
+ * kqueue emulation and libkqueue open descriptors of their own behind
+ * kqueue(), so there only the kqueue itself counts. Over libkqueue, which
+ * has no pollux_fileno, that is the write end of a pipe
+ * (docs/portability.md); none of libkqueue's others is one. */
 static bool own_descriptor(pollux *p, int fd)
 {
-    return g_backend != POLLUX_BACKEND_KQUEUE || fd == pollux_fileno(p);
+    if (g_backend != POLLUX_BACKEND_KQUEUE)
+        return true;
+    int kq = pollux_fileno(p);
+    if (kq != -ENOTSUP)
+        return fd == kq;
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)
+           && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY;
 }
 
 /* The poller's descriptors among those open now that were not open in
