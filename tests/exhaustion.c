@@ -50,19 +50,10 @@ static int g_low_limit;   /* the lowered soft limit */
 static int *g_filler;     /* descriptors holding the numbers below it */
 static int g_filler_count;
 
-#ifdef POLLUX_TEST_LIBKQUEUE
-/* libkqueue's own (its test suite's; its header does not declare it):
- * returns once its monitoring thread has freed every kqueue closed so far. */
-void libkqueue_drain_pending_close(void);
-#endif
-
-/* Over libkqueue, a closed kqueue's own descriptors are closed a little
- * later by libkqueue's monitoring thread: they are counted once gone. */
+/* Counted once the descriptors of closed kqueues are gone (libkqueue). */
 static int count_open_fds(void)
 {
-#ifdef POLLUX_TEST_LIBKQUEUE
-    libkqueue_drain_pending_close();
-#endif
+    fd_settle();
     int n = 0;
     for (int fd = 0; fd < (int)g_saved_limit.rlim_cur; fd++)
         n += fcntl(fd, F_GETFD) >= 0;
