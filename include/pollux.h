@@ -70,6 +70,14 @@ typedef enum pollux_backend {
 #define POLLUX_EDGE      0x0200u /* edge-triggered; -ENOTSUP where the backend cannot */
 #define POLLUX_EXCLUSIVE 0x0400u /* wake one of several pollers sharing the fd (epoll); a hint elsewhere */
 
+/* Durations as int64_t nanoseconds, for pollux_wait()'s timeout and the
+ * times of pollux_timer_settime(): POLLUX_MSEC(250), POLLUX_SEC(5).
+ * n is an integer (POLLUX_USEC(1500) for 1.5 ms); the product is computed
+ * in int64_t, so POLLUX_SEC(10) does not overflow an int. */
+#define POLLUX_USEC(n) ((int64_t)(n) * 1000)
+#define POLLUX_MSEC(n) ((int64_t)(n) * 1000000)
+#define POLLUX_SEC(n)  ((int64_t)(n) * 1000000000)
+
 /* Flag for pollux_timer_settime(): initial_ns is an absolute time on the
  * timer's clock. */
 #define POLLUX_TIMER_ABSTIME 0x1u
@@ -133,7 +141,8 @@ POLLUX_API int pollux_fileno(const pollux *p);
  * Regular files, which the kernel reports as always ready, are reported
  * ready on every backend.
  * Returns 0, or:
- *   -EBADF    fd < 0 or not an open descriptor
+ *   -EBADF    fd < 0, not an open descriptor, or one of the poller's own
+ *             descriptors (its kernel object, wake channel, timer sources)
  *   -EEXIST   fd is already registered with this poller
  *   -EINVAL   unknown bits, TIMER or WAKE in events, EXCLUSIVE together with
  *             ONESHOT, RDHUP or PRI, or a NULL poller
@@ -147,10 +156,11 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data);
  * pollux_modify - replace the interest, mode and data of a registered fd.
  * Re-arms a ONESHOT registration that has fired. If the number was closed
  * and now names another file, the registration is re-established for that
- * file. Returns 0, or -EBADF (fd < 0, or a number that is no longer open
- * when the modify has to hand it to the kernel again; see
- * docs/reference.md), -ENOENT (not registered), and the -EINVAL/-ENOTSUP
- * of pollux_register().
+ * file. Returns 0, or -EBADF (fd < 0, a number the poller now uses for one
+ * of its own descriptors, or a number that is no longer open when the
+ * modify has to hand it to the kernel again; see docs/reference.md),
+ * -ENOENT (not registered), -ENOMEM, and the -EINVAL/-ENOTSUP of
+ * pollux_register(). A modify that fails keeps the old setting.
  */
 POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data);
 
@@ -196,7 +206,8 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data);
  * pollux_timer_settime - arm or disarm a timer. initial_ns == 0 disarms;
  * otherwise the first expiration is initial_ns from now, or at initial_ns
  * on the timer's clock with POLLUX_TIMER_ABSTIME. interval_ns == 0 is
- * one-shot. Re-arming discards pending expirations.
+ * one-shot. Re-arming discards pending expirations, so calling it again
+ * is the way to reset a timer (an idle timeout pushed back on activity).
  * Returns 0, or -ENOENT (no such timer), -EINVAL (negative values, unknown
  * flags; the old setting is kept).
  */
@@ -220,10 +231,19 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer);
  * poller inherited from the parent: rebuilds the kernel state and keeps
  * every registration and timer. Nothing the child does afterwards changes
  * the parent's poller. In a process that did not fork it rebuilds as well
- * and returns 0. Returns 0 or a negative errno from creating kernel
- * objects; after a failure the poller has no kernel state: register,
- * modify, unregister, wait, wake and fileno return -EIO until
- * pollux_after_fork() succeeds (timers and pollux_free() keep working).
+ * and returns 0. Returns 0 or a negative errno (-EMFILE, -ENOMEM, ...)
+ * from creating kernel objects or registering again. All or nothing:
+ * after a failure the poller has no kernel state and a pending wake is
+ * kept for the next attempt; register, modify, unregister, wait, wake and
+ * fileno return -EIO until pollux_after_fork() succeeds (timers and
+ * pollux_free() keep working).
+ *
+ * Without it, the child shares the parent's kernel objects: its wakes wake
+ * the parent, its waits can take the parent's wake and readiness, its
+ * timers move the parent's timer wake-ups, and on epoll its register,
+ * modify and unregister change the parent's kernel set (the parent can
+ * miss events, and its next wait rebuilds its set; see docs/reference.md).
+ * pollux_free() in the child is safe: it only closes the child's copies.
  */
 POLLUX_API int pollux_after_fork(pollux *p);
 

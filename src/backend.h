@@ -70,7 +70,9 @@ struct backend_ops {
     int (*add)(pollux *p, int fd, uint32_t mask);
     /* Change the mask of a watched fd; also re-arms a native ONESHOT and
      * must re-establish the watch when the number now names another file
-     * (which the backend may check at its next wait). */
+     * (which the backend may check at its next wait). Returns 0,
+     * BACKEND_ALWAYS_READY when that file is one the kernel refuses as
+     * always ready, or -errno. */
     int (*mod)(pollux *p, int fd, uint32_t old_mask, uint32_t mask);
     /* Stop watching fd. Must succeed (return 0) when fd was closed. */
     int (*del)(pollux *p, int fd, uint32_t old_mask);
@@ -88,6 +90,10 @@ struct backend_ops {
 
     /* The kernel object's descriptor, or NULL when there is none. */
     int (*fileno)(const pollux *p);
+
+    /* The descriptor init() opened for the kernel object, pollable or not;
+     * NULL when there is none. No side effect (unlike fileno on kqueue). */
+    int (*kernel_fd)(const pollux *p);
 
     /* TIMER_SOURCE_BACKEND only: fire once at deadline_ns on clock for the
      * timer queue `queue`, replacing what that queue set before. The wait

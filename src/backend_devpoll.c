@@ -165,6 +165,12 @@ static int devpoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t t
     return rotate_out(s, got, out, max);
 }
 
+static int devpoll_backend_kernel_fd(const pollux *p)
+{
+    const struct devpoll_state *s = p->backend;
+    return s->dpfd;
+}
+
 const struct backend_ops backend_devpoll = {
     .id = POLLUX_BACKEND_DEVPOLL,
     .name = "devpoll",
@@ -178,6 +184,7 @@ const struct backend_ops backend_devpoll = {
     .del = devpoll_backend_del,
     .wait = devpoll_backend_wait,
     .fileno = NULL,
+    .kernel_fd = devpoll_backend_kernel_fd,
 };
 
 #endif /* HAVE_BACKEND_DEVPOLL */

@@ -4,12 +4,21 @@
  * ONESHOT, EDGE and EXCLUSIVE are native. Regular files make epoll_ctl
  * fail with EPERM; the core reports them as always ready instead.
  *
+ * epoll watches (file, number) pairs and forgets one only when the file's
+ * last descriptor is closed. A registered number closed while a dup or a
+ * child keeps the file open leaves a watch that no epoll_ctl can reach
+ * any more (the number no longer names that file). Each watch therefore
+ * carries a tag next to its number; the latest one written for a number
+ * is the only one reported, and a report with an older tag makes this
+ * file rebuild the set under the same descriptor number, which drops it.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "platform.h" /* first: it may define _GNU_SOURCE */
 
 #ifdef HAVE_BACKEND_EPOLL
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +42,10 @@ struct epoll_state {
     int recheck_count, recheck_size;
     uint8_t *rechecking; /* indexed by fd: on the recheck list */
     int rechecking_size;
+    /* Indexed by fd: the tag of the number's current watch; reports with
+     * another tag come from a watch left behind by a closed number. */
+    uint32_t *tag;
+    int tag_size;
 };
 
 static uint32_t to_epoll(uint32_t mask)
@@ -60,10 +73,29 @@ static uint32_t from_epoll(uint32_t ev)
     return bits;
 }
 
-static int ctl(struct epoll_state *s, int op, int fd, uint32_t mask)
+static uint64_t tagged(int fd, uint32_t tag)
 {
-    struct epoll_event ev = { .events = to_epoll(mask), .data.fd = fd };
+    return (uint64_t)tag << 32 | (uint32_t)fd;
+}
+
+static int ctl(struct epoll_state *s, int op, int fd, uint32_t mask, uint32_t tag)
+{
+    struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, tag) };
     return epoll_ctl(s->epfd, op, fd, &ev) == 0 ? 0 : -errno;
+}
+
+/*
+ * ADD or MOD under a new tag. A watch written, or a number that names no
+ * watchable file (EPERM, EBADF), makes every older watch under the number
+ * stale; EEXIST, ENOENT and running out of memory change nothing.
+ */
+static int ctl_tagged(struct epoll_state *s, int op, int fd, uint32_t mask)
+{
+    uint32_t next = s->tag[fd] + 1;
+    int r = ctl(s, op, fd, mask, next);
+    if (r == 0 || r == -EPERM || r == -EBADF)
+        s->tag[fd] = next;
+    return r;
 }
 
 static int epoll_backend_init(pollux *p)
@@ -91,22 +123,25 @@ static void epoll_backend_destroy(pollux *p)
     free(s->buffer);
     free(s->recheck);
     free(s->rechecking);
+    free(s->tag);
     free(s);
 }
 
 /* EPOLL_CTL_ADD; epoll refuses regular files, which the core reports itself. */
 static int watch(struct epoll_state *s, int fd, uint32_t mask)
 {
-    int r = ctl(s, EPOLL_CTL_ADD, fd, mask);
+    int r = ctl_tagged(s, EPOLL_CTL_ADD, fd, mask);
     return r == -EPERM ? BACKEND_ALWAYS_READY : r;
 }
 
 static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct epoll_state *s = p->backend;
+    if (grow_array((void **)&s->tag, &s->tag_size, fd + 1, sizeof *s->tag) < 0)
+        return -ENOMEM;
     int r = watch(s, fd, mask);
     if (r == -EEXIST) /* a watch on this very file the core had lost: take it over */
-        r = ctl(s, EPOLL_CTL_MOD, fd, mask);
+        r = ctl_tagged(s, EPOLL_CTL_MOD, fd, mask);
     return r;
 }
 
@@ -166,10 +201,11 @@ static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask
         && recheck_later(s, fd) == 0)
         return 0;
     recheck_forget(s, fd); /* MOD re-establishes by itself */
-    int r = ctl(s, EPOLL_CTL_MOD, fd, mask);
+    int r = ctl_tagged(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
         return epoll_backend_add(p, fd, mask);
-    return r;
+    /* MOD refuses a regular file as ADD does: the number now names one. */
+    return r == -EPERM ? BACKEND_ALWAYS_READY : r;
 }
 
 static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
@@ -177,8 +213,10 @@ static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
     (void)old_mask;
     struct epoll_state *s = p->backend;
     recheck_forget(s, fd);
-    /* ENOENT and EBADF mean the fd was closed: the kernel already forgot it. */
-    ctl(s, EPOLL_CTL_DEL, fd, 0);
+    /* ENOENT: the kernel forgot the file. EBADF: the number was closed,
+     * and a watch left behind (the file open elsewhere) is stale now. */
+    ctl(s, EPOLL_CTL_DEL, fd, 0, 0);
+    s->tag[fd]++;
     return 0;
 }
 
@@ -227,6 +265,55 @@ static int run_rechecks(pollux *p, struct epoll_state *s, pollux_event *out, int
     return n;
 }
 
+/*
+ * Drop a watch left behind by a closed number: nothing but closing the
+ * epoll instance removes it. Build a new set from the core's table and put
+ * it under the old descriptor number (pollux_fileno() stays valid), or
+ * change nothing if a watch cannot be made.
+ */
+static int rebuild(pollux *p, struct epoll_state *s)
+{
+    int fresh = epoll_create1(EPOLL_CLOEXEC);
+    if (fresh < 0)
+        return -errno;
+    for (int fd = 0; fd < s->tag_size; fd++) {
+        uint32_t mask = core_kernel_mask(p, fd);
+        if (mask == 0 || fd == fresh) /* fresh took a closed number */
+            continue;
+        struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd]) };
+        if (epoll_ctl(fresh, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EBADF)
+            continue; /* a closed number is not watched, as before */
+        /* A regular file now: the next wait's checks tell the core. */
+        int err = errno == EPERM ? recheck_later(s, fd) : -errno;
+        if (err < 0) {
+            close(fresh);
+            return err;
+        }
+    }
+    int err = dup3(fresh, s->epfd, O_CLOEXEC) < 0 ? -errno : 0;
+    close(fresh);
+    return err;
+}
+
+/* Move the kernel's reports to out[] from *n on, leaving out stale ones;
+ * true when there were any. */
+static bool take_reports(struct epoll_state *s, int got, pollux_event *out, int *n)
+{
+    bool stale = false;
+    for (int i = 0; i < got; i++) {
+        uint64_t data = s->buffer[i].data.u64;
+        int fd = (int)(uint32_t)data;
+        if (fd >= s->tag_size || (uint32_t)(data >> 32) != s->tag[fd]) {
+            stale = true;
+            continue;
+        }
+        out[*n].fd = fd;
+        out[*n].events = from_epoll(s->buffer[i].events);
+        (*n)++;
+    }
+    return stale;
+}
+
 static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     struct epoll_state *s = p->backend;
@@ -240,14 +327,19 @@ static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t tim
         s->buffer_size = max;
     }
     int reports = s->recheck_count > 0 ? run_rechecks(p, s, out, max) : 0;
-    if (reports > 0)
-        return reports; /* the core reports those files itself, at once */
-    int n = kernel_wait(s, max, timeout_ns);
-    if (n < 0)
-        return -errno;
-    for (int i = 0; i < n; i++) {
-        out[i].fd = s->buffer[i].data.fd;
-        out[i].events = from_epoll(s->buffer[i].events);
+    if (reports == max)
+        return reports;
+    /* Files found by the checks are ready: the core reports them with
+     * whatever else is ready now, without blocking. */
+    int got = kernel_wait(s, max - reports, reports > 0 ? 0 : timeout_ns);
+    if (got < 0)
+        return reports > 0 ? reports : -errno;
+    int n = reports;
+    if (take_reports(s, got, out, &n)) {
+        /* Fewer reports than asked for is fine: the core asks again. */
+        int err = rebuild(p, s);
+        if (err < 0 && n == 0)
+            return err;
     }
     return n;
 }
@@ -271,6 +363,7 @@ const struct backend_ops backend_epoll = {
     .del = epoll_backend_del,
     .wait = epoll_backend_wait,
     .fileno = epoll_backend_fileno,
+    .kernel_fd = epoll_backend_fileno, /* the same, without side effect */
 };
 
 #endif /* HAVE_BACKEND_EPOLL */

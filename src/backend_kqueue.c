@@ -175,8 +175,10 @@ static int flush_now(struct kqueue_state *s, int first)
         return -errno;
     for (int i = first; i < got; i++) {
         const struct kevent *r = &s->results[i];
-        /* A removal that finds nothing (a fired ONESHOT) is no error. */
-        if ((r->flags & EV_ERROR) && r->data != 0 && (r->flags & EV_ADD))
+        /* A removal that finds nothing (a fired ONESHOT) is no error. The
+         * kernel's entry says only EV_ERROR, so the change's own flags
+         * (results come in the changes' order) tell an add. */
+        if ((r->flags & EV_ERROR) && r->data != 0 && (s->changes[i].flags & EV_ADD))
             return -(int)r->data;
     }
     return 0;
@@ -204,8 +206,13 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
      * filters mean something else, so the core reports them itself. */
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return BACKEND_ALWAYS_READY;
+    /* The wait merges by fd: its slot exists before the kernel can
+     * report it, so that no allocation can fail once events are taken. */
+    int err = reserve_slots(s, fd);
+    if (err < 0)
+        return err;
     int first = s->change_count;
-    int err = queue_mask(s, fd, 0, mask);
+    err = queue_mask(s, fd, 0, mask);
     if (err < 0)
         return err;
     err = flush_now(s, first);
@@ -324,8 +331,10 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
         const struct kevent *k = &s->results[i];
         int err = 0;
         if (k->flags & EV_ERROR) {
-            /* A queued EV_ADD (a modify) found its descriptor closed. */
-            if ((k->flags & EV_ADD) && k->data == EBADF && k->filter != EVFILT_TIMER)
+            /* A queued change found its descriptor closed (the entry says
+             * only EV_ERROR; the core ignores it for an fd it no longer
+             * watches). */
+            if (k->data == EBADF && k->filter != EVFILT_TIMER)
                 err = merge(s, out, max, n, (int)k->ident, BACKEND_NVAL);
         } else if (k->filter == EVFILT_TIMER) {
             if (!timer_seen)
@@ -344,6 +353,43 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
             return err;
     }
     return 0;
+}
+
+/* scan() found only error entries for the changes it handed over. */
+#define SCAN_ONLY_ERRORS 1
+
+/*
+ * One kevent() call, handing over the queued changes when with_changes,
+ * merging what it returns into out[] after the *n events already there.
+ * Returns 0, SCAN_ONLY_ERRORS, or -errno.
+ */
+static int scan(struct kqueue_state *s, bool with_changes, pollux_event *out, int max, int *n,
+                int64_t timeout_ns)
+{
+    int nchanges = with_changes ? s->change_count : 0;
+    /* A descriptor has up to two filters: ask for enough to merge them,
+     * plus room for an error entry per queued change. */
+    int room = 2 * (max - *n) + nchanges;
+    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    /* The kernel consumes what it reports (ONESHOT, EV_CLEAR): room for
+     * every report in the backlog now, so that none can be lost later. */
+    if (err == 0)
+        err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
+                         sizeof *s->backlog);
+    if (err < 0)
+        return err; /* the changes stay queued */
+    if (with_changes)
+        s->change_count = 0; /* applied before the kernel waits, whatever it says */
+    struct timespec ts = ns_to_timespec(*n > 0 ? 0 : timeout_ns);
+    int got = kevent(s->kq, s->changes, nchanges, s->results, room,
+                     *n == 0 && timeout_ns < 0 ? NULL : &ts);
+    if (got < 0)
+        return -errno;
+    err = take_results(s, got, out, max, n);
+    bool only_errors = got > 0;
+    for (int i = 0; i < got; i++)
+        only_errors &= (s->results[i].flags & EV_ERROR) != 0;
+    return err < 0 ? err : only_errors ? SCAN_ONLY_ERRORS : 0;
 }
 
 static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
@@ -370,22 +416,11 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         s->slot_of[out[i].fd] = i;
     }
 
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int room = 2 * (max - n) + s->change_count;
-    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
-    if (err < 0)
-        return err;
-    struct timespec ts = ns_to_timespec(n > 0 ? 0 : timeout_ns);
-    int got = kevent(s->kq, s->changes, s->change_count, s->results, room,
-                     n == 0 && timeout_ns < 0 ? NULL : &ts);
-    int saved_errno = errno;
-    s->change_count = 0; /* applied before the kernel waited */
-    if (got < 0) {
-        clear_slots(s, out, n);
-        return n > 0 ? n : -saved_errno;
-    }
-    err = take_results(s, got, out, max, &n);
+    int err = scan(s, true, out, max, &n, timeout_ns);
+    /* When a change fails (a removal of a fired ONESHOT's knote), the
+     * kernel reports only the errors and skips the scan: scan now. */
+    if (err == SCAN_ONLY_ERRORS)
+        err = scan(s, false, out, max, &n, timeout_ns);
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     return err < 0 && n == 0 ? err : n;
@@ -427,6 +462,12 @@ static int kqueue_backend_wake(pollux *p)
 }
 #endif
 
+static int kqueue_backend_kernel_fd(const pollux *p)
+{
+    const struct kqueue_state *s = p->backend;
+    return s->kq;
+}
+
 const struct backend_ops backend_kqueue = {
     .id = POLLUX_BACKEND_KQUEUE,
     .name = "kqueue",
@@ -442,6 +483,7 @@ const struct backend_ops backend_kqueue = {
     .del = kqueue_backend_del,
     .wait = kqueue_backend_wait,
     .fileno = kqueue_backend_fileno,
+    .kernel_fd = kqueue_backend_kernel_fd,
     .timer_arm = kqueue_backend_timer_arm,
 #ifdef EVFILT_USER
     .wake = kqueue_backend_wake,

@@ -96,6 +96,11 @@ static int reserve(struct select_state *s, int fd)
     return 0;
 }
 
+/*
+ * Set fd's bits to mask and keep max_fd the highest number with a bit set,
+ * whatever the order of changes: a registration that sets no bit (RDHUP
+ * alone) must neither hold max_fd up nor be passed over when it gets one.
+ */
 static void put_mask(struct select_state *s, int fd, uint32_t mask)
 {
     /* select() cannot tell end of stream from data: RDHUP alone is not
@@ -103,6 +108,13 @@ static void put_mask(struct select_state *s, int fd, uint32_t mask)
     bit_put(s->want[SET_READ], fd, mask & POLLUX_READ);
     bit_put(s->want[SET_WRITE], fd, mask & POLLUX_WRITE);
     bit_put(s->want[SET_EXCEPT], fd, mask & POLLUX_PRI);
+    if (registered(s, fd)) {
+        if (fd > s->max_fd)
+            s->max_fd = fd;
+        return;
+    }
+    while (s->max_fd >= 0 && !registered(s, s->max_fd))
+        s->max_fd--;
 }
 
 static int select_backend_add(pollux *p, int fd, uint32_t mask)
@@ -114,8 +126,6 @@ static int select_backend_add(pollux *p, int fd, uint32_t mask)
     if (err < 0)
         return err;
     put_mask(s, fd, mask);
-    if (fd > s->max_fd)
-        s->max_fd = fd;
     return 0;
 }
 
@@ -131,8 +141,6 @@ static int select_backend_del(pollux *p, int fd, uint32_t old_mask)
     (void)old_mask;
     struct select_state *s = p->backend;
     put_mask(s, fd, 0);
-    while (s->max_fd >= 0 && !registered(s, s->max_fd))
-        s->max_fd--;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "backend.h"
@@ -20,7 +21,8 @@ enum fd_role {
     FD_USER,     /* registered by the user */
     FD_WAKE,     /* the read end of the wake channel */
     FD_TIMER,    /* a kernel timer source (timerfd) */
-    FD_READY_FLAG /* readable while always-ready files are armed (fileno) */
+    FD_READY_FLAG, /* readable while always-ready files are armed (fileno) */
+    FD_KERNEL     /* the backend's kernel object (never watched) */
 };
 
 /* Per-slot state flags. */
@@ -55,6 +57,15 @@ struct wake_channel {
     atomic_int pending;     /* 1 between a wake and the wait that reports it */
 };
 
+/* A descriptor the kernel will not watch (a regular file on epoll), with
+ * the file it named when the kernel said so: the number may be closed and
+ * reused for another file meanwhile. */
+struct always_ready_file {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
 struct timer_wheel;
 
 struct pollux {
@@ -67,7 +78,7 @@ struct pollux {
 
     /* Descriptors the kernel will not watch but which are always ready;
      * reported by the core, in turn starting at always_ready_next. */
-    int *always_ready;
+    struct always_ready_file *always_ready;
     int always_ready_count;
     int always_ready_size;
     int always_ready_next;
@@ -96,8 +107,9 @@ void wake_close(struct wake_channel *w);
 int  wake_signal(struct wake_channel *w);
 void wake_drain(struct wake_channel *w);
 
-/* pollux.c: the mask the backend was last given for fd (0: not watched),
- * for a backend that applies a change later. */
+/* pollux.c: the mask the backend was last given for fd (0: not watched,
+ * or a fired ONESHOT), for a backend that applies a change later or
+ * rebuilds its kernel object. */
 uint32_t core_kernel_mask(const pollux *p, int fd);
 
 /* pollux.c: (re)create the slot array entry for an internal descriptor */

@@ -26,6 +26,9 @@
 #define HAVE_EVENTFD 1
 #define HAVE_PPOLL 1
 #define HAVE_TIMERFD 1
+/* __GLIBC__ comes from the libc's own headers, not from the compiler: pull
+ * in one (after _GNU_SOURCE above) before testing it. */
+#include <limits.h>
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
 #define HAVE_EPOLL_PWAIT2 1
 #endif

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grow.h"
 #include "internal.h"
@@ -147,15 +148,33 @@ static struct fd_entry *user_entry(pollux *p, int fd)
     return e->role == FD_USER || e->closed_user ? e : NULL;
 }
 
+/* Report fd as always ready, naming the file it names now. */
 static int always_ready_add(pollux *p, int fd)
 {
-    int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
-                         p->always_ready_count + 1, sizeof *p->always_ready);
-    if (err < 0)
-        return err;
-    p->always_ready[p->always_ready_count++] = fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    int i = 0;
+    while (i < p->always_ready_count && p->always_ready[i].fd != fd)
+        i++;
+    if (i == p->always_ready_count) {
+        int err = grow_array((void **)&p->always_ready, &p->always_ready_size,
+                             p->always_ready_count + 1, sizeof *p->always_ready);
+        if (err < 0)
+            return err;
+        p->always_ready_count++;
+    }
+    p->always_ready[i] = (struct always_ready_file){ fd, st.st_dev, st.st_ino };
     p->fds[fd].flags |= FD_ALWAYS_READY;
     return 0;
+}
+
+/* Whether the number still names the file always_ready_add() saw: being
+ * open is not enough, it may have been closed and reused. */
+static bool always_ready_same_file(const struct always_ready_file *f)
+{
+    struct stat st;
+    return fstat(f->fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
 static bool any_always_ready_armed(const pollux *p);
@@ -163,33 +182,37 @@ static bool any_always_ready_armed(const pollux *p);
 /*
  * epoll cannot watch regular files, so nothing in its set would make
  * pollux_fileno() readable for them. The ready flag, an internal eventfd
- * in the set, is kept signalled while any of them is armed.
+ * in the set, is kept signalled while any of them is armed. Returns 0 or
+ * the error of opening the flag (tried again at the next call).
  */
-static void sync_ready_flag(pollux *p)
+static int sync_ready_flag(pollux *p)
 {
     if (p->ops->fileno == NULL)
-        return;
+        return 0;
     bool armed = any_always_ready_armed(p) || timers_pending(p);
     struct wake_channel *flag = &p->ready_flag;
     if (armed && flag->read_fd < 0) {
-        if (wake_open(flag) < 0)
-            return;
-        if (core_watch_internal(p, flag->read_fd, FD_READY_FLAG) < 0) {
+        int err = wake_open(flag);
+        if (err < 0)
+            return err;
+        err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
+        if (err < 0) {
             wake_close(flag);
-            return;
+            return err;
         }
     }
     if (armed)
-        wake_signal(flag);
-    else if (flag->read_fd >= 0 && atomic_load(&flag->pending))
+        return wake_signal(flag);
+    if (flag->read_fd >= 0 && atomic_load(&flag->pending))
         wake_drain(flag);
+    return 0;
 }
 
 static void always_ready_remove(pollux *p, int fd)
 {
     p->fds[fd].flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
     for (int i = 0; i < p->always_ready_count; i++) {
-        if (p->always_ready[i] == fd) {
+        if (p->always_ready[i].fd == fd) {
             p->always_ready[i] = p->always_ready[--p->always_ready_count];
             return;
         }
@@ -266,9 +289,7 @@ static int apply_mask(pollux *p, int fd, struct fd_entry *e, uint32_t wanted)
     }
     if (r == BACKEND_ALWAYS_READY) {
         e->kernel = 0;
-        if (!(e->flags & FD_ALWAYS_READY))
-            return always_ready_add(p, fd);
-        return 0;
+        return always_ready_add(p, fd); /* or names the file it names now */
     }
     e->kernel = wanted;
     if (e->flags & FD_ALWAYS_READY)
@@ -281,8 +302,11 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     int err = check_call(p, fd, events);
     if (err < 0)
         return err;
-    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED)
-        return -EEXIST;
+    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED) {
+        const struct fd_entry *e = &p->fds[fd];
+        /* The poller's own descriptors are not the caller's to watch. */
+        return e->role == FD_USER || e->closed_user ? -EEXIST : -EBADF;
+    }
     /* The backend's add says -EBADF for a closed number, but a paused
      * registration makes no backend call, and growing the table for a
      * number that is not open would waste memory (or fail with -ENOMEM for
@@ -382,18 +406,23 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
 
 uint32_t core_kernel_mask(const pollux *p, int fd)
 {
-    return fd < p->fds_size ? p->fds[fd].kernel : 0;
+    if (fd >= p->fds_size || (p->fds[fd].flags & FD_DISARMED))
+        return 0; /* a fired native ONESHOT is watched for nothing */
+    return p->fds[fd].kernel;
 }
 
-int core_watch_internal(pollux *p, int fd, enum fd_role role)
+/*
+ * Record fd as one of the poller's own descriptors. The kernel may have
+ * handed out a number the user closed without unregistering: stop
+ * watching it for them, and keep the registration shadowed (closed_user).
+ */
+static int claim_own(pollux *p, int fd, enum fd_role role)
 {
     int err = table_reserve(p, fd);
     if (err < 0)
         return err;
     struct fd_entry *e = &p->fds[fd];
     if (e->role == FD_USER) {
-        /* The kernel gave us a number the user closed without
-         * unregistering: stop watching it for them, keep the registration. */
         if (e->kernel != 0)
             p->ops->del(p, fd, e->kernel);
         if (e->flags & FD_ALWAYS_READY)
@@ -403,14 +432,30 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
     } else if (e->role != FD_UNUSED) {
         return -EEXIST;
     }
-    err = p->ops->add(p, fd, POLLUX_READ);
-    if (err < 0)
-        return err;
-    if (err == BACKEND_ALWAYS_READY)
-        return -EINVAL; /* an internal source must be pollable */
     e->closed_user = e->role == FD_USER;
     e->role = role;
-    e->kernel = POLLUX_READ;
+    return 0;
+}
+
+/* Undo claim_own() of an internal descriptor the backend refused. */
+static void release_own(pollux *p, int fd)
+{
+    struct fd_entry *e = &p->fds[fd];
+    e->role = e->closed_user ? FD_USER : FD_UNUSED;
+    e->closed_user = 0;
+}
+
+int core_watch_internal(pollux *p, int fd, enum fd_role role)
+{
+    int err = claim_own(p, fd, role);
+    if (err < 0)
+        return err;
+    err = p->ops->add(p, fd, POLLUX_READ);
+    if (err != 0) {
+        release_own(p, fd);
+        return err < 0 ? err : -EINVAL; /* an internal source must be pollable */
+    }
+    p->fds[fd].kernel = POLLUX_READ;
     return 0;
 }
 
@@ -420,6 +465,12 @@ int core_watch_internal(pollux *p, int fd, enum fd_role role)
 static int open_kernel_state(pollux *p)
 {
     int err = p->ops->init(p);
+    if (err < 0)
+        return err;
+    /* register and modify refuse the kernel object's number (-EBADF),
+     * which the kernel refuses in its own set. */
+    if (p->ops->kernel_fd != NULL)
+        err = claim_own(p, p->ops->kernel_fd(p), FD_KERNEL);
     if (err < 0 || p->ops->wake != NULL)
         return err;
     err = wake_open(&p->wake);
@@ -537,26 +588,18 @@ static bool deliver_backend_source(pollux *p, pollux_event *ev)
 }
 
 /*
- * The kernel objects of a parent are shared with the child (epoll) or not
- * inherited at all (kqueue): build new ones and register everything again.
- * The old descriptors are only closed, never modified, so the parent's
- * poller is untouched.
+ * Drop what the table says about kernel state: internal descriptors go,
+ * user registrations stay with no kernel watch. Numbers closed now must
+ * not be watched again: the new kernel objects may be about to take them.
  */
-POLLUX_API int pollux_after_fork(pollux *p)
+static void forget_kernel_state(pollux *p)
 {
-    if (p == NULL)
-        return -EINVAL;
-    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
-    timers_before_rebuild(p);
-    close_kernel_state(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER && !e->closed_user) {
             *e = (struct fd_entry){ 0 };
             continue;
         }
-        /* Numbers closed now must not be watched again: the new kernel
-         * objects may be about to take them. */
         bool closed = e->closed_user || fcntl(fd, F_GETFD) < 0;
         struct fd_entry kept = { .interest = e->interest, .role = FD_USER, .flags = e->flags };
         *e = kept;
@@ -566,25 +609,67 @@ POLLUX_API int pollux_after_fork(pollux *p)
             e->flags |= FD_CLOSED;
         }
     }
-    int err = open_kernel_state(p);
-    if (err < 0) {
-        close_kernel_state(p); /* all or nothing: see NO_KERNEL_STATE */
-        return err;
-    }
-    /* A wake the parent had not reported yet is still owed. */
-    atomic_store(&p->wake.pending, 0);
-    if (wake_was_pending)
-        pollux_wake(p);
+}
+
+/* Watch every registration again; the first failure, other than a number
+ * closed meanwhile (left unwatched until modify), fails the whole call. */
+static int rewatch_registrations(pollux *p)
+{
     for (int fd = 0; fd < p->fds_size; fd++) {
         struct fd_entry *e = &p->fds[fd];
         if (e->role != FD_USER || (e->flags & FD_CLOSED))
             continue; /* a closed number stays unwatched until modify */
-        if (apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags)) == -EBADF)
+        int err = apply_mask(p, fd, e, wanted_mask(p, e->interest, e->flags));
+        if (err == -EBADF)
             e->flags |= FD_CLOSED;
+        else if (err < 0)
+            return err;
     }
-    timers_arm_sources(p); /* for pollux_fileno(), before any wait */
-    sync_ready_flag(p);
     return 0;
+}
+
+/* Everything after_fork builds on a new kernel object, in order. */
+static int rebuild(pollux *p, bool wake_was_pending)
+{
+    int err = open_kernel_state(p);
+    if (err < 0)
+        return err;
+    /* A wake the parent had not reported yet is still owed. */
+    atomic_store(&p->wake.pending, 0);
+    if (wake_was_pending && (err = pollux_wake(p)) < 0)
+        return err;
+    err = rewatch_registrations(p);
+    if (err == 0)
+        err = timers_arm_sources(p); /* for pollux_fileno(), before any wait */
+    if (err == 0)
+        err = sync_ready_flag(p);
+    return err;
+}
+
+/*
+ * The kernel objects of a parent are shared with the child (epoll) or not
+ * inherited at all (kqueue): build new ones and register everything again.
+ * The old descriptors are only closed, never modified, so the parent's
+ * poller is untouched. All or nothing: on failure the poller is left with
+ * no kernel state (NO_KERNEL_STATE) and a pending wake is still owed, so
+ * that a later call can succeed.
+ */
+POLLUX_API int pollux_after_fork(pollux *p)
+{
+    if (p == NULL)
+        return -EINVAL;
+    bool wake_was_pending = atomic_load(&p->wake.pending) != 0;
+    timers_before_rebuild(p);
+    close_kernel_state(p);
+    forget_kernel_state(p);
+    int err = rebuild(p, wake_was_pending);
+    if (err < 0) {
+        timers_before_rebuild(p);
+        close_kernel_state(p);
+        forget_kernel_state(p);
+        atomic_store(&p->wake.pending, wake_was_pending);
+    }
+    return err;
 }
 
 /* ---- waiting ----------------------------------------------------------- */
@@ -631,8 +716,7 @@ static bool deliver(pollux *p, pollux_event *ev)
     if (ready & BACKEND_ALWAYS_READY_NOW) {
         /* Reported below, with the other always-ready files. */
         e->kernel = 0;
-        if (!(e->flags & FD_ALWAYS_READY))
-            always_ready_add(p, fd);
+        always_ready_add(p, fd);
         return false;
     }
     if (ready & BACKEND_NVAL) {
@@ -668,7 +752,7 @@ static bool always_ready_armed(const struct fd_entry *e)
 static bool any_always_ready_armed(const pollux *p)
 {
     for (int i = 0; i < p->always_ready_count; i++)
-        if (always_ready_armed(&p->fds[p->always_ready[i]]))
+        if (always_ready_armed(&p->fds[p->always_ready[i].fd]))
             return true;
     return false;
 }
@@ -677,16 +761,19 @@ static bool any_always_ready_armed(const pollux *p)
 static int collect_always_ready(pollux *p, pollux_event *out, int max)
 {
     int n = 0, count = p->always_ready_count;
+    /* Read once: the loop moves always_ready_next past what it reported. */
+    int start = count > 0 ? p->always_ready_next % count : 0;
     for (int k = 0; k < count && n < max; k++) {
-        int i = (p->always_ready_next + k) % count;
-        int fd = p->always_ready[i];
+        int i = (start + k) % count;
+        int fd = p->always_ready[i].fd;
         struct fd_entry *e = &p->fds[fd];
         if (!always_ready_armed(e))
             continue;
-        if (fcntl(fd, F_GETFD) < 0) {
-            /* Closed without unregistering: no kernel will say so, and a
-             * file reported ready forever would make the caller spin.
-             * Disarmed until modify or unregister, like a closed number. */
+        if (!always_ready_same_file(&p->always_ready[i])) {
+            /* Closed without unregistering, maybe reused for another file:
+             * no kernel will say so, and a file reported ready forever
+             * would make the caller spin. Disarmed until modify or
+             * unregister, as epoll forgets a closed file. */
             e->flags |= FD_DISARMED | FD_CLOSED;
             continue;
         }
@@ -769,8 +856,16 @@ static int collect_own(pollux *p, pollux_event *out, int max)
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0)
-        return collect_kernel(p, out, max, timeout_ns);
+    if (p->timers == NULL && p->always_ready_count == 0) {
+        int n = collect_kernel(p, out, max, timeout_ns);
+        if (n < 0 || p->always_ready_count == 0)
+            return n;
+        /* The kernel round found regular files (epoll's deferred checks of
+         * an unchanged modify): they are ready now, report them now. */
+        n += collect_always_ready(p, out + n, max - n);
+        sync_ready_flag(p);
+        return n;
+    }
 
     bool own_ready = any_always_ready_armed(p) || timers_due(p);
     if (own_ready)

@@ -41,7 +41,7 @@ struct clock_queue {
     clockid_t clock;
     struct heap heap;
     int source_fd;          /* kernel timer source, -1 until needed */
-    bool source_failed;     /* could not be opened: bound the timeout instead */
+    bool source_failed;     /* cannot be opened here: bound the timeout instead */
     int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
 };
 
@@ -233,26 +233,31 @@ int timers_collect(pollux *p, pollux_event *out, int max)
 
 /* ---- sleeping until the next deadline --------------------------------- */
 
-static bool ensure_source(pollux *p, struct clock_queue *cq)
+/* Out of descriptors or memory: the source is tried again next time. */
+static bool transient(int err)
 {
-    if (p->ops->timer_source == TIMER_SOURCE_BACKEND)
-        return true;
-    if (cq->source_fd >= 0)
-        return true;
+    return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
+/* 0 with a source to arm, -ENOTSUP where there is none for good, or the
+ * transient error of opening it. */
+static int ensure_source(pollux *p, struct clock_queue *cq)
+{
+    if (p->ops->timer_source == TIMER_SOURCE_BACKEND || cq->source_fd >= 0)
+        return 0;
     if (cq->source_failed || p->ops->timer_source == TIMER_SOURCE_TIMEOUT)
-        return false;
+        return -ENOTSUP;
     int fd = timer_source_open(cq->clock);
-    if (fd >= 0 && core_watch_internal(p, fd, FD_TIMER) < 0) {
+    int err = fd;
+    if (fd >= 0 && (err = core_watch_internal(p, fd, FD_TIMER)) < 0)
         close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        cq->source_failed = true;
-        return false;
+    if (err < 0) {
+        cq->source_failed = !transient(err);
+        return cq->source_failed ? -ENOTSUP : err;
     }
     cq->source_fd = fd;
     cq->armed_deadline = INT64_MAX;
-    return true;
+    return 0;
 }
 
 static int arm_source(pollux *p, int q, int64_t deadline)
@@ -267,36 +272,45 @@ static int arm_source(pollux *p, int q, int64_t deadline)
  * Arm each kernel source to its queue's earliest deadline. A source set
  * earlier than needed is left alone: it wakes the wait once, the queue
  * finds nothing due, and the source is set right. That keeps cancelling
- * timers, or pushing them later, free of syscalls. Returns whether queue q
- * is covered by its source.
+ * timers, or pushing them later, free of syscalls. Returns 1 when queue q
+ * is covered by its source, 0 when it has none for good, or the error of
+ * opening or setting it (a transient one: tried again at the next call).
  */
-static bool arm_queue(pollux *p, int q)
+static int arm_queue(pollux *p, int q)
 {
     struct clock_queue *cq = &p->timers->queues[q];
     if (cq->heap.count == 0)
-        return true;
+        return 1;
     if (p->backend == NULL)
-        return false; /* a failed pollux_after_fork: nothing to arm */
-    if (!ensure_source(p, cq))
-        return false;
+        return 0; /* a failed pollux_after_fork: nothing to arm */
+    int err = ensure_source(p, cq);
+    if (err < 0)
+        return err == -ENOTSUP ? 0 : err;
     int64_t deadline = heap_top(&cq->heap)->deadline;
     if (deadline >= cq->armed_deadline)
-        return true;
-    if (arm_source(p, q, deadline) < 0)
-        return false;
+        return 1;
+    err = arm_source(p, q, deadline);
+    if (err < 0)
+        return err;
     cq->armed_deadline = deadline;
-    return true;
+    return 1;
 }
 
 /* Called after every wait and settime, so that pollux_fileno() polls
  * readable at the next deadline even for a caller that never blocks in
- * pollux_wait(). */
-void timers_arm_sources(pollux *p)
+ * pollux_wait(). Returns 0 or the first error of a source that could not
+ * be opened or set now. */
+int timers_arm_sources(pollux *p)
 {
     if (p->timers == NULL)
-        return;
-    for (int q = 0; q < QUEUE_COUNT; q++)
-        arm_queue(p, q);
+        return 0;
+    int first_err = 0;
+    for (int q = 0; q < QUEUE_COUNT; q++) {
+        int r = arm_queue(p, q);
+        if (r < 0 && first_err == 0)
+            first_err = r;
+    }
+    return first_err;
 }
 
 bool timers_pending(const pollux *p)
@@ -318,7 +332,7 @@ int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
         /* Only a timerfd (CANCEL_ON_SET) notices the wall clock being set;
          * with another source an absolute wall-clock deadline is still
          * looked at again every WALL_CLOCK_RECHECK_NS. */
-        bool covered = arm_queue(p, q);
+        bool covered = arm_queue(p, q) > 0;
         if (covered && (q != QUEUE_REALTIME || p->ops->timer_source == TIMER_SOURCE_TIMERFD))
             continue;
         int64_t deadline = heap_top(&cq->heap)->deadline;
@@ -470,6 +484,8 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     heap_set(&w->queues[q].heap, timer, deadline); /* reserved: cannot fail */
     t->deadline = deadline;
     t->queue = (int8_t)q;
+    /* Without a source now (out of descriptors), the wait's timeout
+     * covers the timer and the next call tries the source again. */
     arm_queue(p, q);
     return 0;
 }

@@ -23,8 +23,9 @@ void timers_source_fd_ready(pollux *p, int fd);
 void timers_source_fired(pollux *p);
 /* True when at least one timer has expired and waits to be reported. */
 bool timers_due(pollux *p);
-/* Set the kernel sources to the earliest deadlines (see timer.c). */
-void timers_arm_sources(pollux *p);
+/* Set the kernel sources to the earliest deadlines (see timer.c); 0 or
+ * the error of a source that could not be opened or set now. */
+int timers_arm_sources(pollux *p);
 /* True when expired timers wait to be reported (no clock reading). */
 bool timers_pending(const pollux *p);
 /* The timeout shortened so the wait ends by the next deadline, where no

@@ -1424,6 +1424,26 @@ static void oneshot_disarmed_fd_can_be_unregistered_and_registered_again(void **
     expect_nothing(p, 0);
 }
 
+/* Unregistering a fired ONESHOT asks kqueue to delete a knote it already
+ * dropped; the kernel then reports that error and skips its scan, which
+ * must not make a wait with timeout 0 miss a ready descriptor. */
+static void unregistering_a_fired_oneshot_hides_no_ready_fd(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    write_byte(a[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ | POLLUX_ONESHOT, &tok[0]), 0);
+    expect_only(p, a[0], POLLUX_READ, &tok[0]);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    pollux_event ev[4];
+    assert_int_equal(wait_ok(p, ev, 4, 0), 1);
+    assert_int_equal(ev[0].fd, b[1]);
+    assert_ptr_equal(ev[0].data, &tok[1]);
+}
+
 /* ------------------------------------------------------------------ */
 /* EDGE                                                                 */
 
@@ -2030,6 +2050,7 @@ int main(int argc, char **argv)
         T(oneshot_merges_read_and_write_in_its_single_report),
         T(oneshot_disarmed_reports_nothing_even_hup),
         T(oneshot_disarmed_fd_can_be_unregistered_and_registered_again),
+        T(unregistering_a_fired_oneshot_hides_no_ready_fd),
 
         T(edge_reports_once_until_new_data_arrives),
         T(edge_fails_with_enotsup_where_unsupported),

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -530,6 +531,340 @@ static void new_with_bad_backend_leaves_out_null(void **state)
     assert_null(q);
 }
 
+/* ------------------------------------------------------------------------
+ * Defects found by a differential fuzzer and ports of other projects'
+ * tests (issue 8). Each runs on every backend: where the situation cannot
+ * go wrong (poll watches numbers, not files) it pins down the same result.
+ */
+
+/* How many reports fd got among ev[0..n). */
+static int count_fd(const pollux_event *ev, int n, int fd)
+{
+    int found = 0;
+    for (int i = 0; i < n; i++)
+        if (ev[i].fd == fd && !(ev[i].events & (POLLUX_TIMER | POLLUX_WAKE)))
+            found++;
+    return found;
+}
+
+/* Defect 1: the always-ready rotation (epoll, kqueue) moved its start
+ * inside the loop that used it, reporting one file twice and leaving
+ * another out. */
+static void each_regular_file_is_reported_once_per_wait(void **state)
+{
+    pollux *p = *state;
+    int f[3];
+    for (int i = 0; i < 3; i++) {
+        f[i] = make_regular_file();
+        assert_ret(pollux_register(p, f[i], POLLUX_READ, &tok[i]), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        pollux_event ev[16];
+        int n = wait_events(p, ev, 16, 0);
+        assert_int_equal(n, 3);
+        for (int i = 0; i < 3; i++)
+            if (count_fd(ev, n, f[i]) != 1)
+                fail_msg("wait %d: file %d reported %d times", round, f[i], count_fd(ev, n, f[i]));
+    }
+}
+
+static void regular_files_take_turns_with_max_events_1(void **state)
+{
+    pollux *p = *state;
+    int f[3];
+    for (int i = 0; i < 3; i++) {
+        f[i] = make_regular_file();
+        assert_ret(pollux_register(p, f[i], POLLUX_READ, &tok[i]), 0);
+    }
+    int seen[3] = { 0 };
+    for (int round = 0; round < 6; round++) {
+        pollux_event ev;
+        assert_int_equal(wait_events(p, &ev, 1, 0), 1);
+        for (int i = 0; i < 3; i++)
+            seen[i] += ev.fd == f[i];
+    }
+    for (int i = 0; i < 3; i++)
+        if (seen[i] != 2)
+            fail_msg("6 waits of max_events 1: file %d reported %d times", i, seen[i]);
+}
+
+/* Defect 3: epoll watches (file, number) pairs, so closing a registered
+ * number while a dup keeps the file open leaves the kernel's watch behind,
+ * out of reach of unregister. It must not make the wait spin. */
+static void unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_spin(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    int d = dup(a[0]);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(a[0]);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    pollux_event ev[4];
+    int64_t t0 = now_ns(), c0 = cpu_ns();
+    assert_int_equal(wait_events(p, ev, 4, 200 * NS_PER_MS), 0);
+    int64_t wall = now_ns() - t0, cpu = cpu_ns() - c0;
+    assert_true(wall >= 200 * NS_PER_MS);
+    if (cpu > wall / 2)
+        fail_msg("a wait of %lld ms used %lld ms of CPU", (long long)(wall / NS_PER_MS),
+                 (long long)(cpu / NS_PER_MS));
+}
+
+/* Defect 3, continued: the number registered again for another file
+ * reports that file only, once per call, with the new data. */
+static void number_registered_again_after_its_file_stayed_open_elsewhere_reports_new_file(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    int d = dup(n);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(n);
+    assert_ret(pollux_unregister(p, n), 0);
+    int b[2];
+    make_pipe(b);
+    move_to(b[0], n);
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness)", n);
+    write_byte(b[1]);
+    for (int i = 0; i < 2; i++) {
+        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+        assert_int_equal(count_fd(ev, got, n), 1);
+        for (int k = 0; k < got; k++)
+            if (ev[k].fd == n)
+                assert_ptr_equal(ev[k].data, &tok[1]);
+    }
+}
+
+/* Defect 3 without unregister: the number closed (the file open
+ * elsewhere), reused and re-established by modify (decision 1). */
+static void modify_after_close_while_file_open_elsewhere_reports_new_file_once(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    write_byte(a[1]);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    int d = dup(n);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(n);
+    int b[2];
+    make_pipe(b);
+    move_to(b[0], n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_RDHUP, &tok[1]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness)", n);
+    write_byte(b[1]);
+    got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+    assert_int_equal(count_fd(ev, got, n), 1);
+}
+
+/* Defect 6: a registered regular file closed, its number reused by an
+ * empty pipe. That the number is open does not make it the same file. */
+static void regular_file_number_reused_by_an_empty_pipe_is_not_reported(void **state)
+{
+    pollux *p = *state;
+    int f = make_regular_file();
+    assert_ret(pollux_register(p, f, POLLUX_READ, &tok[0]), 0);
+    assert_int_equal(reports_for(p, f, 100 * NS_PER_MS, NULL), 1);
+    fd_close(f);
+    int a[2];
+    make_pipe(a);
+    move_to(a[0], f);
+    for (int i = 0; i < 3; i++)
+        if (reports_for(p, f, 0, NULL) != 0)
+            fail_msg("wait %d: empty pipe %d reported", i, f);
+}
+
+/* Defect 7: epoll refuses a regular file with EPERM on EPOLL_CTL_MOD as
+ * on ADD: a modify with a new mask on a number now naming one. */
+static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    move_to(make_regular_file(), n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = 0;
+        assert_int_equal(reports_for(p, n, 100 * NS_PER_MS, &bits), 1);
+        assert_int_equal(bits, POLLUX_READ | POLLUX_WRITE);
+    }
+}
+
+/* Defect 8: an unchanged modify on a number now naming a regular file;
+ * the next wait(0) must report it and the other ready descriptors. */
+static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(void **state)
+{
+    pollux *p = *state;
+    int b[2];
+    make_pipe(b);
+    write_byte(b[1]);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[0]), 0);
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    move_to(make_regular_file(), n);
+    assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[2]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_int_equal(got, 2);
+    assert_int_equal(count_fd(ev, got, b[0]), 1);
+    assert_int_equal(count_fd(ev, got, n), 1);
+}
+
+/* Whether an open fd that the poller opened is one of its own: the test-only
+ * kqueue emulation opens descriptors of its own behind kqueue(), which a
+ * real kqueue does not have, so there only the kqueue itself counts. */
+static bool own_descriptor(pollux *p, int fd)
+{
+    return g_backend != POLLUX_BACKEND_KQUEUE || fd == pollux_fileno(p);
+}
+
+/* The poller's descriptors among those open now that were not open in
+ * `before` (first 1024). */
+static int new_descriptors(pollux *p, const unsigned char *before, int *out, int max)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024 && n < max; fd++)
+        if (!before[fd] && fd_is_open(fd) && own_descriptor(p, fd))
+            out[n++] = fd;
+    return n;
+}
+
+/* Defect 9: after_fork's new kernel object takes a closed registered
+ * number; that number is the poller's now, not the user's. */
+static void after_fork_own_descriptor_on_a_closed_registered_number_is_refused_with_ebadf(void **state)
+{
+    pollux_free(*state);
+    *state = NULL;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    pollux *p;
+    assert_ret(pollux_new(&p, g_backend), 0);
+    *state = p;
+    int nums[4] = { a[0], a[1], b[0], b[1] };
+    for (int i = 0; i < 4; i++)
+        assert_ret(pollux_register(p, nums[i], POLLUX_READ, &tok[i]), 0);
+    for (int i = 0; i < 4; i++)
+        fd_close(nums[i]);
+    assert_ret(pollux_after_fork(p), 0);
+    int taken = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!fd_is_open(nums[i]) || !own_descriptor(p, nums[i]))
+            continue;
+        taken++;
+        assert_ret(pollux_modify(p, nums[i], POLLUX_READ, &tok[i]), -EBADF);
+        assert_ret(pollux_unregister(p, nums[i]), 0);
+        assert_ret(pollux_register(p, nums[i], POLLUX_READ, &tok[i]), -EBADF);
+    }
+    assert_true(taken > 0); /* at least the kernel object or the wake channel */
+}
+
+/* Docs: registering one of the poller's own descriptors (its kernel
+ * object, wake channel, timer source, ready flag) is -EBADF everywhere. */
+static void registering_a_descriptor_of_the_poller_itself_fails_with_ebadf(void **state)
+{
+    pollux_free(*state);
+    *state = NULL;
+    static unsigned char before[1024];
+    for (int fd = 0; fd < 1024; fd++)
+        before[fd] = (unsigned char)fd_is_open(fd);
+    pollux *p;
+    assert_ret(pollux_new(&p, g_backend), 0);
+    *state = p;
+    int f = make_regular_file(); /* opens epoll's ready flag */
+    before[f] = 1;
+    assert_ret(pollux_register(p, f, POLLUX_READ, NULL), 0);
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, NS_PER_S, 0, 0), 0); /* opens a timerfd */
+    int own[16];
+    int n = new_descriptors(p, before, own, 16);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        assert_ret(pollux_register(p, own[i], POLLUX_READ, NULL), -EBADF);
+        assert_ret(pollux_register(p, own[i], 0, NULL), -EBADF);
+    }
+    pollux_event ev[4];
+    assert_true(wait_events(p, ev, 4, 0) >= 0);
+}
+
+/* Defect 10: select's highest watched number was lowered past a
+ * registration that set no select bit (RDHUP alone) and never raised
+ * again by a modify. */
+static void modify_after_unregister_of_a_lower_fd_keeps_watching(void **state)
+{
+    pollux *p = *state;
+    int a[2], c[2];
+    make_socketpair(a);
+    make_socketpair(c);
+    uint32_t all = POLLUX_READ | POLLUX_WRITE | POLLUX_RDHUP;
+    assert_ret(pollux_register(p, a[0], all, &tok[0]), 0);
+    assert_ret(pollux_register(p, c[0], all, &tok[1]), 0);
+    assert_ret(pollux_modify(p, c[0], POLLUX_RDHUP, &tok[1]), 0);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    assert_ret(pollux_modify(p, c[0], POLLUX_WRITE | POLLUX_RDHUP, &tok[1]), 0);
+    uint32_t bits = 0;
+    assert_int_equal(reports_for(p, c[0], 200 * NS_PER_MS, &bits), 1);
+    assert_int_equal(bits, POLLUX_WRITE);
+}
+
+/* Docs: a child that uses an inherited poller without after_fork. On
+ * epoll its registration lands in the parent's set, and stays there after
+ * the child exits (the parent holds the file): the parent's wait must not
+ * busy-loop on a watch it did not make. */
+static void child_registering_without_after_fork_does_not_make_the_parent_spin(void **state)
+{
+    pollux *p = *state;
+    int c[2];
+    make_pipe(c);
+    write_byte(c[1]);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Fails on kqueue, which is not inherited; lands in the parent's
+         * set on epoll. */
+        pollux_register(p, c[0], POLLUX_READ, &tok[0]);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pollux_event ev[4];
+    int64_t t0 = now_ns(), c0 = cpu_ns();
+    assert_int_equal(wait_events(p, ev, 4, 200 * NS_PER_MS), 0);
+    int64_t wall = now_ns() - t0, cpu = cpu_ns() - c0;
+    if (cpu > wall / 2)
+        fail_msg("a wait of %lld ms used %lld ms of CPU", (long long)(wall / NS_PER_MS),
+                 (long long)(cpu / NS_PER_MS));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -559,6 +894,18 @@ int main(int argc, char **argv)
         T(a_ready_fd_and_a_due_timer_are_each_reported_once),
         T(fileno_polls_readable_for_a_timer_after_after_fork),
         T(new_with_bad_backend_leaves_out_null),
+        T(each_regular_file_is_reported_once_per_wait),
+        T(regular_files_take_turns_with_max_events_1),
+        T(unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_spin),
+        T(number_registered_again_after_its_file_stayed_open_elsewhere_reports_new_file),
+        T(modify_after_close_while_file_open_elsewhere_reports_new_file_once),
+        T(regular_file_number_reused_by_an_empty_pipe_is_not_reported),
+        T(modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it),
+        T(unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing),
+        T(after_fork_own_descriptor_on_a_closed_registered_number_is_refused_with_ebadf),
+        T(registering_a_descriptor_of_the_poller_itself_fails_with_ebadf),
+        T(modify_after_unregister_of_a_lower_fd_keeps_watching),
+        T(child_registering_without_after_fork_does_not_make_the_parent_spin),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

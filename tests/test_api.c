@@ -314,6 +314,20 @@ static void null_poller_fails_with_einval(void **state)
 
 /* ------------------------------------------------------------------ */
 
+static void duration_macros_give_int64_nanoseconds(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(POLLUX_SEC(1)), sizeof(int64_t));
+    assert_true(POLLUX_USEC(1500) == 1500000);
+    assert_true(POLLUX_MSEC(250) == 250000000);
+    /* Beyond INT_MAX: the product must not be computed in int. */
+    int five = 5, minutes = 3000000;
+    assert_true(POLLUX_SEC(five) == INT64_C(5000000000));
+    assert_true(POLLUX_MSEC(minutes) == INT64_C(3000000000000));
+    /* The argument is one expression, whatever its operators. */
+    assert_true(POLLUX_SEC(1 + 1) == INT64_C(2000000000));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
 
 int main(int argc, char **argv)
@@ -322,6 +336,7 @@ int main(int argc, char **argv)
     g_built_count = argc - 1;
 
     const struct CMUnitTest tests[] = {
+        T(duration_macros_give_int64_nanoseconds),
         T(new_with_null_out_fails_with_einval),
         T(new_with_out_of_range_backend_fails_with_einval),
         T(explicit_backend_not_available_fails_with_enotsup),

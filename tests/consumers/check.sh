@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # check.sh SOURCE_ROOT BUILD_ROOT - build tests/consumers/consumer.c the
-# three ways a project can use pollux, and run each result:
+# ways a project can use pollux, and run each result:
 #   1. installed, found with pkg-config (shared and static)
-#   2. vendored as a meson subproject
-#   3. vendored by copying include/ and src/ and compiling them directly
+#   2. installed, found with CMake's find_package (shared and static)
+#   3. vendored as a meson subproject, whose install must not ship pollux
+#      unless asked
+#   4. vendored by copying include/ and src/ and compiling them directly,
+#      which must make the same platform decisions as meson's probes
 set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
@@ -25,6 +28,35 @@ LD_LIBRARY_PATH="$libdir" "$work/shared"
 "$work/static"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
+echo "== CMake find_package (same install)"
+prefix=$(sed -n 's/^prefix=//p' "$pcdir/pollux.pc")
+mkdir -p "$work/cmake-app"
+cp "$consumer" "$work/cmake-app/"
+cat > "$work/cmake-app/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.13)
+project(consumer C)
+find_package(pollux 99.0 QUIET)
+if(pollux_FOUND)
+  message(FATAL_ERROR "pollux ${pollux_VERSION} was accepted for 99.0")
+endif()
+find_package(pollux 0.1 REQUIRED)
+add_executable(consumer consumer.c)
+target_link_libraries(consumer PRIVATE pollux::pollux)
+CMAKE
+for kind in shared static; do
+    flag=OFF
+    [ "$kind" = static ] && flag=ON
+    cmake -S "$work/cmake-app" -B "$work/cmake-$kind" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_PREFIX_PATH="$work/root$prefix" -DPOLLUX_USE_STATIC_LIBS=$flag >/dev/null
+    cmake --build "$work/cmake-$kind" >/dev/null
+    needed=$(objdump -p "$work/cmake-$kind/consumer" | awk '$1 == "NEEDED" && $2 ~ /pollux/ {print $2}')
+    case "$kind:$needed" in
+        shared:libpollux.so.0 | static:) ;;
+        *) echo "CMake $kind build: the program needs [$needed]" >&2; exit 1 ;;
+    esac
+    LD_LIBRARY_PATH="$libdir" "$work/cmake-$kind/consumer"
+done
+
 echo "== meson subproject"
 mkdir -p "$work/app/subprojects"
 ln -s "$src" "$work/app/subprojects/pollux"
@@ -33,14 +65,44 @@ cat > "$work/app/meson.build" <<'MESON'
 project('app', 'c')
 pollux_dep = dependency('pollux', fallback: ['pollux', 'pollux_dep'],
                         default_options: ['default_library=static'])
-executable('app', 'consumer.c', dependencies: pollux_dep)
+executable('app', 'consumer.c', dependencies: pollux_dep, install: true)
 MESON
 # Never let a system-wide pollux.pc satisfy the dependency instead.
 meson setup "$work/app/build" "$work/app" --wrap-mode=forcefallback >/dev/null
 ninja -C "$work/app/build" >/dev/null
 "$work/app/build/app"
+# The parent's install ships its program and nothing of pollux; with
+# -Dpollux:install=true it ships pollux too.
+meson install -C "$work/app/build" --quiet --destdir "$work/app-root" >/dev/null
+[ -n "$(find "$work/app-root" -name app -type f)" ]
+leaked=$(find "$work/app-root" -iname '*pollux*')
+if [ -n "$leaked" ]; then
+    echo "the parent project's install holds pollux files:" $leaked >&2
+    exit 1
+fi
+meson configure "$work/app/build" -Dpollux:install=true >/dev/null
+meson install -C "$work/app/build" --quiet --destdir "$work/app-root-asked" >/dev/null
+for f in pollux.h libpollux.a pollux.pc; do
+    [ -n "$(find "$work/app-root-asked" -name "$f")" ] || { echo "-Dpollux:install=true did not install $f" >&2; exit 1; }
+done
 
 echo "== copied sources"
-"$cc" -std=c11 -I"$src/include" "$src"/src/*.c "$consumer" -o "$work/copied" -lpthread
+# Without meson, src/platform.h deduces what meson's probes find (on Linux,
+# where that deduction covers every probe): the files as compiled by a
+# copied-source build must see the same HAVE_* decisions as config.h, or
+# such builds silently lose features (epoll_pwait2's nanosecond waits).
+if [ "$(uname -s)" = Linux ]; then
+    probes='HAVE_(EVENTFD|TIMERFD|PPOLL|EPOLL_PWAIT2)'
+    want=$(grep -oE "^#define $probes\b" "$build/config.h" | awk '{print $2}' | sort | xargs)
+    for f in $(grep -l '#include "platform.h"' "$src"/src/*.c); do
+        got=$("$cc" -std=c11 -I"$src/include" -dM -E "$f" | grep -oE "^#define $probes\b" |
+              awk '{print $2}' | sort | xargs)
+        if [ "$got" != "$want" ]; then
+            echo "copied-source build of ${f##*/} decides [$got], meson's probes [$want]" >&2
+            exit 1
+        fi
+    done
+fi
+"$cc" -std=c11 -I"$src/include" "$src"/src/*.c "$consumer" -o "$work/copied"
 "$work/copied"
 echo "all consumer builds ran"
