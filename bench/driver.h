@@ -34,7 +34,8 @@ void bench_readable(int i);
 extern const struct driver *const bench_drivers[];
 
 extern const struct driver driver_epoll, driver_epoll_edge, driver_poll;
-extern const struct driver driver_pollux_epoll, driver_pollux_poll, driver_pollux_select;
+extern const struct driver driver_pollux_epoll, driver_pollux_kqueue, driver_pollux_poll,
+    driver_pollux_select;
 extern const struct driver driver_libev, driver_libevent, driver_libuv;
 
 #endif

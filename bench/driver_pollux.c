@@ -51,6 +51,11 @@ static int setup_epoll(void **state, const int *fds, int n)
     return setup(state, fds, n, POLLUX_BACKEND_EPOLL);
 }
 
+static int setup_kqueue(void **state, const int *fds, int n)
+{
+    return setup(state, fds, n, POLLUX_BACKEND_KQUEUE);
+}
+
 static int setup_poll(void **state, const int *fds, int n)
 {
     return setup(state, fds, n, POLLUX_BACKEND_POLL);
@@ -96,5 +101,6 @@ static void teardown(void *state)
 }
 
 const struct driver driver_pollux_epoll = { "pollux-epoll", setup_epoll, rearm, run_once, teardown };
+const struct driver driver_pollux_kqueue = { "pollux-kqueue", setup_kqueue, rearm, run_once, teardown };
 const struct driver driver_pollux_poll = { "pollux-poll", setup_poll, rearm, run_once, teardown };
 const struct driver driver_pollux_select = { "pollux-select", setup_select, rearm, run_once, teardown };

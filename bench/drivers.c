@@ -14,6 +14,9 @@ const struct driver *const bench_drivers[] = {
 #ifdef BENCH_POLLUX_EPOLL
     &driver_pollux_epoll,
 #endif
+#ifdef BENCH_POLLUX_KQUEUE
+    &driver_pollux_kqueue,
+#endif
 #ifdef BENCH_POLLUX_POLL
     &driver_pollux_poll,
 #endif

@@ -126,7 +126,8 @@ POLLUX_API const char *pollux_version(void);
  * something to report, for nesting a poller in another event loop.
  * Returns the descriptor (owned by the poller: do not close it), or
  * -ENOTSUP for backends with no pollable kernel object (select, poll,
- * /dev/poll),
+ * /dev/poll, and kqueue built over libkqueue on Linux, whose descriptor
+ * never polls readable),
  * -EINVAL for a NULL poller.
  */
 POLLUX_API int pollux_fileno(const pollux *p);

@@ -11,6 +11,10 @@
  * where the kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
  * builds a new one.
  *
+ * On Linux it runs over libkqueue (HAVE_LIBKQUEUE), which differs from
+ * the kernels' kqueue where docs/portability.md says; what it reports is
+ * checked rather than trusted.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "platform.h" /* first: it may define _GNU_SOURCE */
@@ -21,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
+#ifdef HAVE_LIBKQUEUE
+#include <sys/epoll.h>
+#endif
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -127,17 +134,9 @@ static bool wants_read(uint32_t mask)
 #define READ_FFLAGS 0
 #endif
 
-/* Queue the changes that take fd from old_mask to mask. */
+/* Queue the changes that take fd from old_mask to mask, one of them 0. */
 static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
-    /* EV_ADD on an existing knote keeps the EV_ONESHOT and EV_CLEAR it was
-     * created with: a change of mode is a removal and a new add. */
-    if (old_mask != 0 && mask != 0 && ((old_mask ^ mask) & (POLLUX_ONESHOT | POLLUX_EDGE))) {
-        int err = queue_mask(s, fd, old_mask, 0);
-        if (err < 0)
-            return err;
-        old_mask = 0;
-    }
     unsigned short add = EV_ADD | EV_ENABLE | mode_flags(mask);
     /* udata carries the mask, for the ONESHOT sibling (take_results). */
     void *udata = (void *)(uintptr_t)mask;
@@ -153,13 +152,37 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
     return err;
 }
 
+/* The kernel will not watch this file, which poll(2) calls always ready: a
+ * device without poll support (/dev/null). epoll, and so libkqueue, says
+ * EPERM; FreeBSD's devfs says ENODEV for a driver without a kqueue filter. */
+static bool cannot_watch(int err)
+{
+    return err == EPERM || err == ENODEV;
+}
+
+static bool is_fd_filter(short filter)
+{
+    return filter == EVFILT_READ || filter == EVFILT_WRITE;
+}
+
+/* Asked, never taken from a kevent error entry: libkqueue may fill one
+ * with an errno left over from an earlier call, EBADF included. */
+static bool is_closed(int fd)
+{
+    return !pollux_fd_is_open(fd);
+}
+
+/* libkqueue caps a call's eventlist at 512 entries and fails with EFAULT
+ * when the receipts do not fit: changes go in parts of at most this. */
+#define SUBMIT_PART 256
+
 /*
  * Hand every queued change to the kernel now, each with EV_RECEIPT so that
- * each says how it went, in order. Returns the first error among the
- * changes from index `first` on (earlier queued changes are modifies and
- * removals whose errors mean their descriptor is already closed).
+ * each says how it went: one entry per change, in order, in s->results,
+ * and no room for anything else (libkqueue returns them only then).
+ * Returns the number of entries or -errno.
  */
-static int flush_now(struct kqueue_state *s, int first)
+static int submit_changes(struct kqueue_state *s)
 {
     int count = s->change_count;
     int err = pollux_grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
@@ -167,18 +190,40 @@ static int flush_now(struct kqueue_state *s, int first)
         return err;
     for (int i = 0; i < count; i++)
         s->changes[i].flags |= EV_RECEIPT;
-    static const struct timespec no_wait = { 0, 0 };
-    int got = kevent(s->kq, s->changes, count, s->results, count, &no_wait);
     s->change_count = 0;
+    static const struct timespec no_wait = { 0, 0 };
+    for (int at = 0; at < count; at += SUBMIT_PART) {
+        int part = count - at < SUBMIT_PART ? count - at : SUBMIT_PART;
+        errno = 0; /* what libkqueue may report for a change it refuses */
+        int got = kevent(s->kq, s->changes + at, part, s->results + at, part, &no_wait);
+        if (got != part)
+            return got < 0 && at == 0 ? -errno : at + (got > 0 ? got : 0);
+    }
+    return count;
+}
+
+/*
+ * Hand every queued change to the kernel now. Returns the first error
+ * among the changes from index `first` on (earlier queued changes are
+ * modifies and removals whose errors mean their descriptor is already
+ * closed).
+ */
+static int flush_now(struct kqueue_state *s, int first)
+{
+    int count = s->change_count;
+    int got = submit_changes(s);
     if (got < 0)
-        return -errno;
-    for (int i = first; i < got; i++) {
+        return got;
+    /* FreeBSD replaces an entry's flags by EV_ERROR, so whether it was an
+     * add is read from the change. */
+    for (int i = first; i < got && i < count; i++) {
         const struct kevent *r = &s->results[i];
-        /* A removal that finds nothing (a fired ONESHOT) is no error. The
-         * kernel's entry says only EV_ERROR, so the change's own flags
-         * (results come in the changes' order) tell an add. */
-        if ((r->flags & EV_ERROR) && r->data != 0 && (s->changes[i].flags & EV_ADD))
-            return -(int)r->data;
+        /* A removal that finds nothing (a fired ONESHOT) is no error. */
+        if (!(r->flags & EV_ERROR) || r->data == 0 || !(s->changes[i].flags & EV_ADD))
+            continue;
+        if (r->data == EBADF && is_fd_filter(r->filter) && !is_closed((int)r->ident))
+            continue; /* a stale errno: the knote is there */
+        return -(int)r->data;
     }
     return 0;
 }
@@ -194,16 +239,77 @@ static void backlog_forget(struct kqueue_state *s, int fd)
     s->backlog_count = kept;
 }
 
+#ifdef HAVE_LIBKQUEUE
+/*
+ * libkqueue runs over epoll. Asked to delete a knote whose number now
+ * names a file epoll refuses (closed and reused by a regular file or
+ * /dev/null), it frees the knote but keeps a pointer to it, which the next
+ * change on that number reads (docs/portability.md). Such a number is
+ * never handed to it: the old knote is left alone, and the file is always
+ * ready. Devices are asked of epoll itself (a tty is watched, /dev/null
+ * is refused).
+ */
+static bool libkqueue_refuses(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return false;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return true;
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+        return false;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return false;
+    struct epoll_event ev = { .events = 0 };
+    bool refused = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EPERM;
+    close(ep);
+    return refused;
+}
+/* libkqueue may hold a knote of a file the number named before: gone
+ * first (in the same kevent call), or the add would only modify it. */
+#define DELETE_BEFORE_ADD 1
+#else
+static bool libkqueue_refuses(int fd)
+{
+    (void)fd;
+    return false; /* the kernel forgets a file's knotes when it is closed */
+}
+#define DELETE_BEFORE_ADD 0
+#endif
+
+/* 1 for a file or directory, 0 for anything else, or -errno. Both are
+ * always ready for poll(2); kqueue's vnode filters mean something else
+ * (bytes left before the end), so the core reports them itself. */
+static int is_file(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+/* Hand the changes from `first` on to the kernel now. A device it will
+ * not watch is always ready: its changes are undone. */
+static int flush_mask(struct kqueue_state *s, int fd, uint32_t mask, int first)
+{
+    int err = flush_now(s, first);
+    if (err < 0) {
+        /* Leave nothing half-registered behind (READ added, WRITE failed). */
+        queue_mask(s, fd, mask, 0);
+        flush_now(s, s->change_count);
+    }
+    return cannot_watch(-err) ? POLLUX_ADD_ALWAYS_READY : err;
+}
+
 static int kqueue_backend_add(void *state, int fd, uint32_t mask)
 {
     struct kqueue_state *s = state;
     backlog_forget(s, fd);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    /* Files and directories are always ready for poll(2); kqueue's vnode
-     * filters mean something else, so the core reports them itself. */
-    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    int file = is_file(fd);
+    if (file != 0)
+        return file < 0 ? file : POLLUX_ADD_ALWAYS_READY;
+    if (libkqueue_refuses(fd))
         return POLLUX_ADD_ALWAYS_READY;
     /* The wait merges by fd: its slot exists before the kernel can
      * report it, so that no allocation can fail once events are taken. */
@@ -211,38 +317,61 @@ static int kqueue_backend_add(void *state, int fd, uint32_t mask)
     if (err < 0)
         return err;
     int first = s->change_count;
-    err = queue_mask(s, fd, 0, mask);
-    if (err < 0)
-        return err;
-    err = flush_now(s, first);
+    if (DELETE_BEFORE_ADD)
+        err = queue_mask(s, fd, mask, 0);
+    if (err == 0)
+        err = queue_mask(s, fd, 0, mask);
     if (err < 0) {
-        /* Leave nothing half-registered behind (READ added, WRITE failed). */
-        queue_mask(s, fd, mask, 0);
-        flush_now(s, s->change_count);
+        s->change_count = first;
+        return err;
     }
-    return err;
+    return flush_mask(s, fd, mask, first);
 }
 
+/* Only where the read filter cannot be told to answer like poll(2) for
+ * files (NOTE_FILE_POLL: FreeBSD) must a modify look at what the number
+ * names now: at the end of a file it would never report. Over libkqueue,
+ * libkqueue_refuses() has looked. */
+#if defined(NOTE_FILE_POLL) || defined(HAVE_LIBKQUEUE)
+#define MODIFY_LOOKS_FOR_FILES 0
+#else
+#define MODIFY_LOOKS_FOR_FILES 1
+#endif
+
 /*
- * EV_ADD also creates a missing knote, so a number that now names another
- * file is watched again (docs/decisions.md). Queued for the next wait, unless
- * the poller is nested through pollux_fileno(): the outer loop polls the
- * kqueue descriptor, which only shows what the kernel has been told.
+ * Delete, then add: the number may name another file since
+ * (docs/decisions.md), and libkqueue keeps its knote of a closed number, so a re-add would
+ * change that knote and leave the new file unwatched; and EV_ADD on an
+ * existing knote keeps the EV_ONESHOT and EV_CLEAR it was created with.
+ * Queued for the next wait, unless the poller is nested through
+ * pollux_fileno(): the outer loop polls the kqueue descriptor, which only
+ * shows what the kernel has been told.
  */
 static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
     struct kqueue_state *s = state;
+    if (libkqueue_refuses(fd))
+        return POLLUX_ADD_ALWAYS_READY;
     int first = s->change_count;
-    int err = queue_mask(s, fd, old_mask, mask);
-    if (err == 0 && s->fileno_used)
-        err = flush_now(s, first);
-    return err;
+    int err = queue_mask(s, fd, old_mask, 0);
+    bool file = err == 0 && MODIFY_LOOKS_FOR_FILES && is_file(fd) == 1;
+    if (err == 0 && !file)
+        err = queue_mask(s, fd, 0, mask);
+    if (err < 0) {
+        s->change_count = first; /* the old watch stays */
+        return err;
+    }
+    if (s->fileno_used)
+        err = flush_mask(s, fd, mask, first);
+    return file ? POLLUX_ADD_ALWAYS_READY : err;
 }
 
 static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = state;
     backlog_forget(s, fd);
+    if (libkqueue_refuses(fd))
+        return; /* a knote of a closed file, which never reports */
     /* Out of memory here only leaves a knote the core ignores. */
     if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
         flush_now(s, s->change_count); /* errors: the fd was closed */
@@ -280,14 +409,15 @@ static uint32_t readiness(const struct kevent *k)
 }
 
 /* Put a report into out[] or, without room, the backlog; merge with an
- * earlier one for the same fd. fd -1: the wake-up or the timer. */
+ * earlier one for the same fd (a state report wins over readiness).
+ * fd -1: the wake-up or the timer. */
 static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
                  int fd, enum pollux_report_kind kind, uint32_t bits)
 {
     if (fd >= 0 && fd < s->slot_size && s->slot_of[fd] >= 0) {
         int slot = s->slot_of[fd];
         struct pollux_report *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
-        if (kind == POLLUX_REPORT_CLOSED)
+        if (kind != POLLUX_REPORT_READY)
             ev->kind = kind;
         ev->events |= bits;
         return 0;
@@ -322,6 +452,22 @@ static void clear_slots(struct kqueue_state *s, const struct pollux_report *list
             s->slot_of[list[i].fd] = -1;
 }
 
+/* A queued change failed (FreeBSD's entry says only EV_ERROR and the
+ * errno). A removal that finds nothing (a fired ONESHOT) is no news. */
+static int take_error(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
+                      int max, int *n)
+{
+    if (!is_fd_filter(k->filter))
+        return 0;
+    int fd = (int)k->ident;
+    /* A modify found the number naming a device that cannot be watched. */
+    if (cannot_watch((int)k->data))
+        return merge(s, out, max, n, fd, POLLUX_REPORT_ALWAYS_READY, 0);
+    if (k->data == EBADF && is_closed(fd))
+        return merge(s, out, max, n, fd, POLLUX_REPORT_CLOSED, 0);
+    return 0;
+}
+
 /* kqueue's ONESHOT is per filter: when one filter of a ONESHOT
  * registration with both fires, delete the other, or a level-triggered
  * sibling would wake every wait. Handed over with the next kevent(). */
@@ -330,6 +476,8 @@ static void drop_oneshot_sibling(struct kqueue_state *s, const struct kevent *k)
     uint32_t mask = (uint32_t)(uintptr_t)k->udata;
     if (!(mask & POLLUX_ONESHOT) || !wants_read(mask) || !(mask & POLLUX_WRITE))
         return;
+    if (libkqueue_refuses((int)k->ident))
+        return; /* see libkqueue_refuses(): the core drops what it reports */
     short other = k->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
     /* Out of memory: the core still drops what the sibling reports. */
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
@@ -343,11 +491,7 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
         const struct kevent *k = &s->results[i];
         int err = 0;
         if (k->flags & EV_ERROR) {
-            /* A queued change found its descriptor closed (the entry says
-             * only EV_ERROR; the core ignores it for an fd it no longer
-             * watches). */
-            if (k->data == EBADF && k->filter != EVFILT_TIMER)
-                err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_CLOSED, 0);
+            err = take_error(s, k, out, max, n);
         } else if (k->filter == EVFILT_TIMER) {
             if (!timer_seen)
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_TIMER, 0);
@@ -368,46 +512,83 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
     return 0;
 }
 
-/* scan() found only error entries for the changes it handed over. */
-#define SCAN_ONLY_ERRORS 1
-
-/*
- * One kevent() call, handing over the queued changes when with_changes,
- * merging what it returns into out[] after the *n events already there.
- * Returns 0, SCAN_ONLY_ERRORS, or -errno.
- */
-static int scan(struct kqueue_state *s, bool with_changes, struct pollux_report *out, int max, int *n,
-                int64_t timeout_ns)
+/* The kernel call: the queued changes in, up to `room` results out.
+ * Returns the number of results or -errno. */
+static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 {
-    int nchanges = with_changes ? s->change_count : 0;
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int room = 2 * (max - *n) + nchanges;
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
+    errno = 0; /* what libkqueue may report for a change it refuses */
+    int got = kevent(s->kq, s->changes, s->change_count, s->results, room,
+                     timeout_ns < 0 ? NULL : &ts);
+    int saved_errno = errno;
+    s->change_count = 0; /* applied before the kernel waited, whatever it says */
+    return got < 0 ? -saved_errno : got;
+}
+
+/* Room for `room` results and as many merged events in the backlog, made
+ * before the call: the kernel consumes what it reports (ONESHOT,
+ * EV_CLEAR), so no taken event may be lost to -ENOMEM afterwards. */
+static int reserve_room(struct kqueue_state *s, int room)
+{
     int err = pollux_grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
-    /* The kernel consumes what it reports (ONESHOT, EV_CLEAR): room for
-     * every report in the backlog now, so that none can be lost later. */
     if (err == 0)
         err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
                          sizeof *s->backlog);
+    return err;
+}
+
+/* A call handed the changes over without looking for events. */
+#define SCAN_SKIPPED 1
+
+/*
+ * One kevent() call with the queued changes, merging what it returns into
+ * out[] after the *n events already there. Returns 0, SCAN_SKIPPED when
+ * it returned only error entries for changes (a change that fails, such
+ * as removing a fired ONESHOT's knote, makes the kernel return its error
+ * without scanning), or -errno.
+ */
+static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n, int64_t timeout_ns)
+{
+    /* A descriptor has up to two filters: ask for enough to merge them,
+     * plus room for an error entry per queued change. */
+    int room = 2 * (max - *n) + s->change_count;
+    int err = reserve_room(s, room);
     if (err < 0)
         return err; /* the changes stay queued */
-    if (with_changes)
-        s->change_count = 0; /* applied before the kernel waits, whatever it says */
-    struct timespec ts = pollux_ns_to_timespec(*n > 0 ? 0 : timeout_ns);
-    int got = kevent(s->kq, s->changes, nchanges, s->results, room,
-                     *n == 0 && timeout_ns < 0 ? NULL : &ts);
+    int got = kernel_wait(s, room, *n > 0 ? 0 : timeout_ns);
     if (got < 0)
-        return -errno;
+        return got;
     err = take_results(s, got, out, max, n);
     bool only_errors = got > 0;
     for (int i = 0; i < got; i++)
         only_errors &= (s->results[i].flags & EV_ERROR) != 0;
-    return err < 0 ? err : only_errors ? SCAN_ONLY_ERRORS : 0;
+    return err < 0 ? err : only_errors ? SCAN_SKIPPED : 0;
 }
 
-/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+/* libkqueue drops a changelist's error entries when the same call then
+ * finds no event (docs/portability.md): there the changes go first, on
+ * their own, with a receipt each. */
+#ifdef HAVE_LIBKQUEUE
+#define CHANGES_ON_THEIR_OWN 1
+#else
+#define CHANGES_ON_THEIR_OWN 0
+#endif
+
+/* The queued changes alone, merging what their receipts report (a closed
+ * number, a device that cannot be watched). SCAN_SKIPPED or -errno. */
+static int hand_over_changes(struct kqueue_state *s, struct pollux_report *out, int max, int *n)
+{
+    int err = reserve_room(s, s->change_count);
+    int got = err < 0 ? err : submit_changes(s);
+    if (got < 0)
+        return got;
+    err = take_results(s, got, out, max, n);
+    return err < 0 ? err : SCAN_SKIPPED;
+}
+
+/* Nothing is batched yet (ops.batched is 0): the batch is always empty. */
 static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
-                              int max, int64_t timeout_ns)
+                               int max, int64_t timeout_ns)
 {
     (void)batch;
     struct kqueue_state *s = state;
@@ -432,11 +613,13 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
         s->slot_of[out[i].fd] = i;
     }
 
-    int err = scan(s, true, out, max, &n, timeout_ns);
-    /* When a change fails (a removal of a fired ONESHOT's knote), the
-     * kernel reports only the errors and skips the scan: scan now. */
-    if (err == SCAN_ONLY_ERRORS)
-        err = scan(s, false, out, max, &n, timeout_ns);
+    /* The changes may reach the kernel in a call that does not look for
+     * events (see scan and hand_over_changes): then it is asked again. */
+    int err = CHANGES_ON_THEIR_OWN && s->change_count > 0
+                  ? hand_over_changes(s, out, max, &n)
+                  : scan(s, out, max, &n, timeout_ns);
+    if (err == SCAN_SKIPPED)
+        err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     /* Nested through pollux_fileno(): the siblings go now (see mod). */
@@ -445,12 +628,16 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     return err < 0 && n == 0 ? err : n;
 }
 
+/* libkqueue's descriptor is the write end of an internal pipe: it never
+ * polls readable, so there is no pollux_fileno() (-ENOTSUP) over it. */
+#ifndef HAVE_LIBKQUEUE
 static int kqueue_backend_fileno(void *state)
 {
     struct kqueue_state *s = state;
     s->fileno_used = true; /* from now on, changes are not held back */
     return s->kq;
 }
+#endif
 
 /*
  * One EVFILT_TIMER knote per timer queue, re-set on every arm. Handed to
@@ -503,7 +690,9 @@ const struct backend_ops pollux_backend_kqueue = {
     .mod = kqueue_backend_mod,
     .del = kqueue_backend_del,
     .wait = kqueue_backend_wait,
+#ifndef HAVE_LIBKQUEUE
     .fileno = kqueue_backend_fileno,
+#endif
     .kernel_fd = kqueue_backend_kernel_fd,
     .timer_arm = kqueue_backend_timer_arm,
 #ifdef EVFILT_USER

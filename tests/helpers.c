@@ -88,6 +88,19 @@ void fd_close_all(void)
     tracked_size = 0;
 }
 
+#ifdef POLLUX_TEST_LIBKQUEUE
+/* libkqueue's own (its test suite's; its header does not declare it):
+ * returns once its monitoring thread has freed every kqueue closed so far. */
+void libkqueue_drain_pending_close(void);
+#endif
+
+void fd_settle(void)
+{
+#ifdef POLLUX_TEST_LIBKQUEUE
+    libkqueue_drain_pending_close();
+#endif
+}
+
 int fd_is_open(int fd)
 {
     return fcntl(fd, F_GETFD) != -1;

@@ -47,6 +47,10 @@ void fd_untrack(int fd);
 void fd_close(int fd);    /* close and untrack; ignores -1 */
 void fd_close_all(void);  /* close everything still tracked */
 int fd_is_open(int fd);
+/* Over libkqueue, wait until the descriptors of kqueues closed so far are
+ * closed too (its monitoring thread does it a little later); elsewhere
+ * nothing. Before looking at which numbers are open. */
+void fd_settle(void);
 
 void set_nonblock(int fd);
 

@@ -1173,12 +1173,16 @@ static void many_timers_fire_once_in_deadline_order_none_early(void **state)
 
 /* ---- pollux_fileno -------------------------------------------------------- */
 
-/* Where the backend has a pollux_fileno, or skip. */
+/* Where the backend has a pollux_fileno, or skip (the conformance suite
+ * checks which backends must have one). */
 static int fileno_or_skip(pollux *p)
 {
     int fd = pollux_fileno(p);
-    if (fd == -ENOTSUP)
+    if (fd == -ENOTSUP) {
+        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
+                      pollux_backend_name(pollux_backend_of(p)));
         skip();
+    }
     assert_true(fd >= 0);
     return fd;
 }

@@ -18,15 +18,23 @@ consumer="$src/tests/consumers/consumer.c"
 echo "== pkg-config (installed with DESTDIR)"
 meson install -C "$build" --no-rebuild --quiet --destdir "$work/root" >/dev/null
 pcdir=$(dirname "$(find "$work/root" -name pollux.pc | head -n1)")
-export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$work/root"
-# The -L path pkg-config gives (sysroot applied) is where the .so is.
-libdir=$(pkg-config --libs-only-L pollux | sed "s/^ *-L//; s/ *$//")
-"$cc" "$consumer" -o "$work/shared" $(pkg-config --cflags --libs pollux)
-LD_LIBRARY_PATH="$libdir" "$work/shared"
+# pollux.pc moved with DESTDIR: its prefix says where it is now. (A
+# PKG_CONFIG_SYSROOT_DIR would also move the packages it requires, such
+# as libkqueue, which are where they were.) Extend the caller's
+# PKG_CONFIG_PATH, which is how those are found.
+mkdir "$work/pc"
+sed "s|^prefix=|prefix=$work/root|" "$pcdir/pollux.pc" > "$work/pc/pollux.pc"
+saved_pkg_config_path=${PKG_CONFIG_PATH-}
+export PKG_CONFIG_PATH="$work/pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# Where the linker and the programs find libpollux.so and what it needs.
+libdirs=$(pkg-config --static --libs-only-L pollux | sed "s/^ *-L//; s/ *$//; s/ *-L/:/g")
+"$cc" "$consumer" -o "$work/shared" $(pkg-config --cflags --libs pollux) -Wl,-rpath-link,"$libdirs"
+LD_LIBRARY_PATH="$libdirs" "$work/shared"
 "$cc" "$consumer" -o "$work/static" $(pkg-config --cflags pollux) \
-    -Wl,-Bstatic $(pkg-config --libs-only-L --libs-only-l pollux) -Wl,-Bdynamic
+    -Wl,-Bstatic $(pkg-config --static --libs-only-L --libs-only-l pollux) -Wl,-Bdynamic
 "$work/static"
-unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+export PKG_CONFIG_PATH="$saved_pkg_config_path"
+[ -n "$PKG_CONFIG_PATH" ] || unset PKG_CONFIG_PATH
 
 echo "== CMake find_package (same install)"
 prefix=$(sed -n 's/^prefix=//p' "$pcdir/pollux.pc")
@@ -54,7 +62,7 @@ for kind in shared static; do
         shared:libpollux.so.0 | static:) ;;
         *) echo "CMake $kind build: the program needs [$needed]" >&2; exit 1 ;;
     esac
-    LD_LIBRARY_PATH="$libdir" "$work/cmake-$kind/consumer"
+    LD_LIBRARY_PATH="$libdirs" "$work/cmake-$kind/consumer"
 done
 
 echo "== meson subproject"

@@ -278,6 +278,11 @@ static int fd_arm(struct kq *kq, struct knote *kn)
             break;
     }
     if (errno == EPERM && !(kn->status & KN_ARMED)) {
+        /* A device epoll refuses (/dev/null) has no poll support; on
+         * FreeBSD its driver has no kqueue filter either and devfs says
+         * ENODEV. */
+        if (kn->ftype != S_IFREG && kn->ftype != S_IFDIR)
+            return ENODEV;
         /* Regular files and directories: epoll refuses them; FreeBSD's
          * vnode filters answer at once. Polled on every scan instead. */
         kn->status |= KN_VNODE;

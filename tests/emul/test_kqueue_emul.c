@@ -326,6 +326,28 @@ static void regular_file_reports_remaining_bytes(void **state)
     fclose(tmp);
 }
 
+/* A device without poll support (its driver has no kqueue filter on
+ * FreeBSD): both filters fail with ENODEV and nothing is left behind. */
+static void device_without_poll_support_fails_with_enodev(void **state)
+{
+    struct fixture *f = *state;
+    struct kevent ev[2];
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    errno = 0;
+    assert_int_equal(change(f->kq, (uintptr_t)fd, EVFILT_READ, EV_ADD, 0, 0, NULL), -1);
+    assert_int_equal(errno, ENODEV);
+    errno = 0;
+    assert_int_equal(change(f->kq, (uintptr_t)fd, EVFILT_WRITE, EV_ADD, 0, 0, NULL), -1);
+    assert_int_equal(errno, ENODEV);
+    assert_int_equal(wait_ms(f->kq, ev, 2, 0), 0);
+    errno = 0;
+    assert_int_equal(change(f->kq, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL), -1);
+    assert_int_equal(errno, ENOENT);
+    close(fd);
+}
+
 /* ---- changelist errors ---------------------------------------------- */
 
 static void changelist_errors_go_to_the_eventlist_and_processing_continues(void **state)
@@ -961,6 +983,7 @@ int main(void)
         T(signal_storm_during_kevent_does_not_deadlock),
         T(timeouts_are_never_early),
         T(zero_timeout_and_zero_room_do_not_block),
+        T(device_without_poll_support_fails_with_enodev),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,643 @@
+/*
+ * model.c - the reference model of the pollux contract that the fuzz
+ * harness checks every result against. Written from docs/reference.md,
+ * include/pollux.h and docs/portability.md; tests/fuzz/README.md says what
+ * it checks and where it is lenient on purpose.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+
+#define EVENT_BITS (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
+#define RW         (POLLUX_READ | POLLUX_WRITE)
+#define HUP_ERR    (POLLUX_HUP | POLLUX_ERR)
+#define MODE_BITS  (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
+#define PROBE      (POLLIN | POLLOUT | POLLPRI | POLLRDHUP)
+
+/* Timers further away than this do not fire during an execution. */
+#define FAR_NS INT64_C(1800000000000)
+
+struct allowed {
+    int v[8];
+    int n;
+};
+
+static void allow(struct allowed *a, int v)
+{
+    if (a->n < 8)
+        a->v[a->n++] = v;
+}
+
+static bool is_allowed(const struct run *r, const struct allowed *a, int got)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->v[i] == got)
+            return true;
+    /* With no free descriptor, anything that creates one may fail. */
+    return r->limited && (got == -EMFILE || got == -ENFILE || got == -ENOMEM);
+}
+
+static void expect(const struct run *r, const struct allowed *a, int got, const char *call)
+{
+    if (is_allowed(r, a, got))
+        return;
+    char list[128] = "";
+    for (int i = 0; i < a->n; i++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%d", i ? ", " : "", a->v[i]);
+    }
+    fuzz_fail(r, "%s returned %d (%s); the model allows only {%s}", call, got,
+              got < 0 ? strerror(-got) : "success", list);
+}
+
+static bool has_fileno(pollux_backend b)
+{
+    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_KQUEUE;
+}
+
+static bool deterministic(const struct run *r, int obj)
+{
+    return obj >= 0 && r->objs[obj].kind != K_TCP;
+}
+
+/* ---- the descriptor pool --------------------------------------------- */
+
+struct slot *model_slot_of(struct run *r, int fd)
+{
+    for (int i = 0; i < r->nslots; i++)
+        if (r->slots[i].fd == fd && fd >= 0)
+            return &r->slots[i];
+    return NULL;
+}
+
+int model_number(const struct run *r, int fd)
+{
+    if (fd < 0)
+        return NUM_CLOSED;
+    for (int i = 0; i < r->nslots; i++)
+        if (r->slots[i].fd == fd)
+            return r->slots[i].obj;
+    return fcntl(fd, F_GETFD) < 0 ? NUM_CLOSED : NUM_INTERNAL;
+}
+
+struct reg *model_reg(struct run *r, int fd)
+{
+    for (int i = 0; i < MAX_REGS; i++)
+        if (r->regs[i].used && r->regs[i].fd == fd)
+            return &r->regs[i];
+    return NULL;
+}
+
+void model_probe(const struct run *r, short *out)
+{
+    struct pollfd pfd[MAX_SLOTS];
+    for (int i = 0; i < r->nslots; i++)
+        pfd[i] = (struct pollfd){ .fd = r->slots[i].fd, .events = PROBE };
+    /* Under OP_LIMIT, poll refuses more descriptors than RLIMIT_NOFILE. */
+    if (poll(pfd, (nfds_t)r->nslots, 0) < 0)
+        for (int i = 0; i < r->nslots; i++)
+            if (poll(&pfd[i], 1, 0) < 0)
+                fuzz_fail(r, "probing the pool with poll: %s", strerror(errno));
+    for (int i = 0; i < r->nslots; i++)
+        out[i] = pfd[i].fd >= 0 ? pfd[i].revents : 0;
+}
+
+/* The registration is for the file its number names now. */
+static bool bound(struct run *r, const struct reg *g)
+{
+    struct slot *s = model_slot_of(r, g->fd);
+    return s != NULL && s->bind == g->bind && g->bind >= 0;
+}
+
+static bool armed(const struct reg *g)
+{
+    return (g->interest & EVENT_BITS) && !g->fired;
+}
+
+/* ---- registrations --------------------------------------------------- */
+
+/* The -EINVAL / -ENOTSUP of an interest; true when there is one. */
+static bool interest_errors(const struct run *r, uint32_t ev, struct allowed *a)
+{
+    bool bad = false;
+    if ((ev & ~(EVENT_BITS | HUP_ERR | MODE_BITS))
+        || ((ev & POLLUX_EXCLUSIVE) && (ev & (POLLUX_ONESHOT | POLLUX_RDHUP | POLLUX_PRI)))) {
+        allow(a, -EINVAL);
+        bad = true;
+    }
+    bool no_edge = r->backend == POLLUX_BACKEND_SELECT || r->backend == POLLUX_BACKEND_POLL
+                   || r->backend == POLLUX_BACKEND_DEVPOLL;
+    if (((ev & POLLUX_EDGE) && no_edge) || ((ev & POLLUX_PRI) && r->backend == POLLUX_BACKEND_KQUEUE)) {
+        allow(a, -ENOTSUP);
+        bad = true;
+    }
+    return bad;
+}
+
+static void bind_reg(struct run *r, struct reg *g)
+{
+    struct slot *s = model_slot_of(r, g->fd);
+    g->obj = s != NULL ? s->obj : -1;
+    g->bind = s != NULL ? s->bind : -1;
+}
+
+void model_register(struct run *r, int fd, uint32_t events, void *data, int got)
+{
+    struct allowed a = { .n = 0 };
+    struct reg *g = fd >= 0 ? model_reg(r, fd) : NULL;
+    int num = model_number(r, fd);
+    if (r->broken) {
+        allow(&a, -EIO);
+    } else if (fd < 0) {
+        allow(&a, -EBADF);
+    } else {
+        bool bad = interest_errors(r, events, &a);
+        if (g != NULL) {
+            allow(&a, -EEXIST);
+        } else if (num == NUM_CLOSED) {
+            allow(&a, -EBADF);
+        } else if (num == NUM_INTERNAL) {
+            /* The poller's own descriptor is not the caller's to watch. */
+            allow(&a, -EBADF);
+            allow(&a, -EEXIST);
+        } else if (!bad) {
+            allow(&a, 0);
+        }
+    }
+    expect(r, &a, got, "pollux_register");
+    if (got != 0)
+        return;
+    for (int i = 0; i < MAX_REGS; i++) {
+        if (!r->regs[i].used) {
+            r->regs[i] = (struct reg){ .used = true, .fd = fd, .interest = events, .data = data };
+            bind_reg(r, &r->regs[i]);
+            return;
+        }
+    }
+    fuzz_fail(r, "model: registration table full");
+}
+
+void model_modify(struct run *r, int fd, uint32_t events, void *data, int got)
+{
+    struct allowed a = { .n = 0 };
+    struct reg *g = fd >= 0 ? model_reg(r, fd) : NULL;
+    if (r->broken) {
+        allow(&a, -EIO);
+    } else if (fd < 0) {
+        allow(&a, -EBADF);
+    } else {
+        bool bad = interest_errors(r, events, &a);
+        int num = model_number(r, fd);
+        if (g == NULL) {
+            allow(&a, -ENOENT);
+        } else if (num == NUM_INTERNAL) {
+            allow(&a, -EBADF); /* docs/decisions.md: the number is not the caller's */
+        } else if (num == NUM_CLOSED) {
+            allow(&a, -EBADF); /* when the modify has to ask the kernel */
+            if (!bad)
+                allow(&a, 0);
+        } else if (!bad) {
+            allow(&a, 0); /* also re-establishes the watch of a reused number */
+        }
+    }
+    expect(r, &a, got, "pollux_modify");
+    if (got != 0)
+        return;
+    g->interest = events;
+    g->data = data;
+    g->fired = false;
+    bind_reg(r, g);
+}
+
+void model_unregister(struct run *r, int fd, int got)
+{
+    struct allowed a = { .n = 0 };
+    struct reg *g = fd >= 0 ? model_reg(r, fd) : NULL;
+    if (r->broken)
+        allow(&a, -EIO);
+    else if (fd < 0)
+        allow(&a, -EBADF);
+    else
+        allow(&a, g != NULL ? 0 : -ENOENT);
+    expect(r, &a, got, "pollux_unregister");
+    if (got == 0)
+        g->used = false;
+}
+
+void model_after_fork(struct run *r, int got)
+{
+    struct allowed a = { .n = 0 };
+    allow(&a, 0);
+    expect(r, &a, got, "pollux_after_fork");
+    r->broken = got < 0;
+    if (got < 0)
+        return;
+    /* Every registration is watched again for the file its number names;
+     * a closed number stays unwatched until modify. */
+    for (int i = 0; i < MAX_REGS; i++)
+        if (r->regs[i].used)
+            bind_reg(r, &r->regs[i]);
+}
+
+void model_wake(struct run *r, int got)
+{
+    struct allowed a = { .n = 0 };
+    allow(&a, r->broken ? -EIO : 0);
+    expect(r, &a, got, "pollux_wake");
+    if (got == 0)
+        r->wake_pending = true;
+}
+
+/* ---- readiness ------------------------------------------------------- */
+
+/*
+ * The readiness a backend must report for an interest, from poll(2)'s
+ * revents: exact on select, poll, epoll and /dev/poll; on kqueue only READ
+ * and WRITE, which EV_EOF's mapping to HUP or RDHUP does not change.
+ */
+static uint32_t expected(pollux_backend b, uint32_t interest, short rv)
+{
+    uint32_t ev = interest & EVENT_BITS, bits = 0;
+    if (b == POLLUX_BACKEND_SELECT) {
+        if ((ev & POLLUX_READ) && (rv & (POLLIN | POLLHUP | POLLERR)))
+            bits |= POLLUX_READ;
+        if ((ev & POLLUX_WRITE) && (rv & (POLLOUT | POLLERR)))
+            bits |= POLLUX_WRITE;
+        if ((ev & POLLUX_PRI) && (rv & POLLPRI))
+            bits |= POLLUX_PRI;
+        return bits;
+    }
+    if (rv & POLLIN)    bits |= ev & POLLUX_READ;
+    if (rv & POLLOUT)   bits |= ev & POLLUX_WRITE;
+    if (rv & POLLPRI)   bits |= ev & POLLUX_PRI;
+    if (rv & POLLRDHUP) bits |= ev & POLLUX_RDHUP;
+    if (rv & POLLHUP)   bits |= POLLUX_HUP;
+    if (rv & POLLERR)   bits |= POLLUX_ERR;
+    if (bits & HUP_ERR)
+        bits |= ev & RW;
+    return b == POLLUX_BACKEND_KQUEUE ? bits & RW : bits;
+}
+
+/* Bits that some state in rv can justify, on any backend. */
+static uint32_t justified(short rv)
+{
+    uint32_t ok = 0;
+    if (rv & (POLLIN | POLLPRI | POLLHUP | POLLERR | POLLRDHUP)) ok |= POLLUX_READ;
+    if (rv & (POLLOUT | POLLHUP | POLLERR))                      ok |= POLLUX_WRITE;
+    if (rv & POLLPRI)                                            ok |= POLLUX_PRI;
+    if (rv & (POLLRDHUP | POLLHUP))                              ok |= POLLUX_RDHUP;
+    if (rv & (POLLHUP | POLLERR | POLLRDHUP))                    ok |= POLLUX_HUP;
+    if (rv & (POLLERR | POLLHUP))                                ok |= POLLUX_ERR;
+    return ok;
+}
+
+static int slot_index(const struct run *r, int fd)
+{
+    for (int i = 0; i < r->nslots; i++)
+        if (r->slots[i].fd == fd && fd >= 0)
+            return i;
+    return -1;
+}
+
+/*
+ * What could be ready behind a registration: the file its number names
+ * now and, while it is open elsewhere, the file it was made for (epoll and
+ * kqueue watch files; docs/portability.md).
+ */
+static short possible(struct run *r, const struct reg *g, const short *before, const short *after)
+{
+    short rv = 0;
+    int i = slot_index(r, g->fd);
+    if (i >= 0)
+        rv |= before[i] | after[i];
+    if (g->obj >= 0 && r->objs[g->obj].refs > 0 && !bound(r, g))
+        for (int k = 0; k < r->nslots; k++)
+            if (r->slots[k].fd >= 0 && r->slots[k].obj == g->obj)
+                rv |= before[k] | after[k];
+    return rv;
+}
+
+static void check_fd_event(struct run *r, const pollux_event *e, const short *before,
+                           const short *after)
+{
+    struct reg *g = model_reg(r, e->fd);
+    if (g == NULL)
+        fuzz_fail(r, "event 0x%x for fd %d, which is not registered", e->events, e->fd);
+    if (!armed(g))
+        fuzz_fail(r, "event 0x%x for fd %d, which is %s", e->events, e->fd,
+                  g->fired ? "a fired ONESHOT" : "paused");
+    uint32_t bits = e->events;
+    uint32_t allowed_bits = (g->interest & EVENT_BITS) | HUP_ERR;
+    if (bits == 0 || (bits & ~allowed_bits))
+        fuzz_fail(r, "fd %d: bits 0x%x outside interest 0x%x|HUP|ERR", e->fd, bits, g->interest);
+    if ((bits & HUP_ERR) && (bits & g->interest & RW) != (g->interest & RW))
+        fuzz_fail(r, "fd %d: HUP/ERR in 0x%x without the READ/WRITE of interest 0x%x", e->fd,
+                  bits, g->interest);
+    if (r->backend == POLLUX_BACKEND_SELECT && (bits & (HUP_ERR | POLLUX_RDHUP)))
+        fuzz_fail(r, "fd %d: select reported 0x%x (never HUP, ERR or RDHUP)", e->fd, bits);
+    if (e->count != 0 || e->data != g->data)
+        fuzz_fail(r, "fd %d: count %llu, data %p (registered %p)", e->fd,
+                  (unsigned long long)e->count, e->data, g->data);
+    uint32_t ok = justified(possible(r, g, before, after));
+    if (bits & ~ok)
+        fuzz_fail(r, "fd %d: reported 0x%x but the file can only be 0x%x", e->fd, bits, ok);
+    if (g->interest & POLLUX_ONESHOT)
+        g->fired = true;
+}
+
+static void check_timer_event(struct run *r, const pollux_event *e)
+{
+    struct tmr *t = model_timer(r, e->fd);
+    if (e->events != POLLUX_TIMER || t == NULL)
+        fuzz_fail(r, "timer event 0x%x for id %d, %s", e->events, e->fd,
+                  t == NULL ? "no such timer" : "with other bits");
+    if (t->state != T_DUE && t->state != T_MAYBE)
+        fuzz_fail(r, "timer %d reported while %s", e->fd, t->state == T_OFF ? "disarmed" : "far from due");
+    if (e->data != t->data || e->count < 1 || (t->interval == 0 && e->count != 1))
+        fuzz_fail(r, "timer %d: count %llu, data %p (created with %p)", e->fd,
+                  (unsigned long long)e->count, e->data, t->data);
+    t->state = t->interval == 0 ? T_OFF : T_MAYBE;
+}
+
+static void check_wake_event(struct run *r, const pollux_event *e)
+{
+    if (e->fd != -1 || e->data != NULL || e->count != 0)
+        fuzz_fail(r, "wake event with fd %d, data %p, count %llu", e->fd, e->data,
+                  (unsigned long long)e->count);
+    if (!r->wake_pending)
+        fuzz_fail(r, "a WAKE event without a pending pollux_wake()");
+    r->wake_pending = false;
+}
+
+static int source_kind(const pollux_event *e)
+{
+    return (e->events & POLLUX_WAKE) ? 2 : (e->events & POLLUX_TIMER) ? 1 : 0;
+}
+
+static void check_unique(const struct run *r, const pollux_event *ev, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (source_kind(&ev[i]) == source_kind(&ev[j])
+                && (source_kind(&ev[i]) == 2 || ev[i].fd == ev[j].fd))
+                fuzz_fail(r, "source %d reported twice in one call (0x%x, 0x%x)", ev[i].fd,
+                          ev[i].events, ev[j].events);
+}
+
+/* A registration that must be reported when there is room, and with what. */
+static uint32_t required(struct run *r, const struct reg *g, const short *before, const short *after)
+{
+    if (!armed(g) || (g->interest & POLLUX_EDGE) || !bound(r, g) || !deterministic(r, g->obj))
+        return 0;
+    int i = slot_index(r, g->fd);
+    uint32_t b = expected(r->backend, g->interest, before[i]);
+    return b == expected(r->backend, g->interest, after[i]) ? b : 0;
+}
+
+static void check_complete(struct run *r, const pollux_event *ev, int n, const struct reg *pre,
+                           const short *before, const short *after, struct trace_entry *t)
+{
+    if (r->wake_pending)
+        fuzz_fail(r, "a pending wake was not reported (%d events, room left)", n);
+    for (int i = 0; i < MAX_TIMERS; i++)
+        if (r->timers[i].live && r->timers[i].state == T_DUE)
+            fuzz_fail(r, "timer %d is due but was not reported (%d events, room left)",
+                      r->timers[i].id, n);
+    for (int k = 0; k < MAX_REGS; k++) {
+        if (!pre[k].used)
+            continue;
+        uint32_t want = required(r, &pre[k], before, after);
+        if (want == 0)
+            continue;
+        const pollux_event *got = NULL;
+        for (int i = 0; i < n; i++)
+            if (ev[i].fd == pre[k].fd && !(ev[i].events & (POLLUX_TIMER | POLLUX_WAKE)))
+                got = &ev[i];
+        if (got == NULL)
+            fuzz_fail(r, "fd %d is ready (0x%x) but was not reported (%d events, room left)",
+                      pre[k].fd, want, n);
+        bool exact = r->backend != POLLUX_BACKEND_KQUEUE;
+        if (exact ? got->events != want : (got->events & want) != want)
+            fuzz_fail(r, "fd %d reported 0x%x, the file is 0x%x for interest 0x%x", pre[k].fd,
+                      got->events, want, pre[k].interest);
+        int s = slot_index(r, pre[k].fd);
+        if (s < 64) {
+            if (got->events & POLLUX_READ)  t->read |= UINT64_C(1) << s;
+            if (got->events & POLLUX_WRITE) t->write |= UINT64_C(1) << s;
+        }
+    }
+    t->complete = true;
+}
+
+void model_wait(struct run *r, const pollux_event *ev, int max, int got, const short *before,
+                const short *after)
+{
+    struct trace_entry *t = &r->trace[r->ntrace - 1];
+    if (r->broken || max < 1) {
+        struct allowed a = { .n = 0 };
+        if (r->broken)
+            allow(&a, -EIO);
+        if (max < 1)
+            allow(&a, -EINVAL);
+        expect(r, &a, got, "pollux_wait");
+        return;
+    }
+    /* With few descriptors allowed, poll(2) and select(2) refuse a set
+     * larger than RLIMIT_NOFILE: the kernel call's own error. */
+    if (got < 0 && r->limited && (got == -EINVAL || got == -EMFILE || got == -ENOMEM))
+        return;
+    if (got < 0 || got > max)
+        fuzz_fail(r, "pollux_wait returned %d (max_events %d)", got, max);
+    check_unique(r, ev, got);
+    struct reg pre[MAX_REGS];
+    memcpy(pre, r->regs, sizeof pre);
+    for (int i = 0; i < got; i++) {
+        if (ev[i].events & POLLUX_WAKE)
+            check_wake_event(r, &ev[i]);
+        else if (ev[i].events & POLLUX_TIMER)
+            check_timer_event(r, &ev[i]);
+        else
+            check_fd_event(r, &ev[i], before, after);
+    }
+    /* With RLIMIT_NOFILE below the set's size the kernel call (or an
+     * emulation's poll(2)) may refuse: nothing is required then. */
+    if (got < max && !r->limited)
+        check_complete(r, ev, got, pre, before, after, t);
+}
+
+/* ---- pollux_fileno --------------------------------------------------- */
+
+/* Something pollux_wait() must report: then the fileno polls readable. */
+static bool certainly_ready(struct run *r)
+{
+    if (r->wake_pending)
+        return true;
+    for (int i = 0; i < MAX_TIMERS; i++)
+        if (r->timers[i].live && r->timers[i].state == T_DUE)
+            return true;
+    short now[MAX_SLOTS];
+    model_probe(r, now);
+    for (int k = 0; k < MAX_REGS; k++)
+        if (r->regs[k].used && required(r, &r->regs[k], now, now) != 0)
+            return true;
+    return false;
+}
+
+void model_fileno(struct run *r, int got)
+{
+    struct allowed a = { .n = 0 };
+    if (!has_fileno(r->backend)) {
+        allow(&a, -ENOTSUP);
+    } else if (r->broken) {
+        allow(&a, -EIO);
+    } else if (got < 0 || model_number(r, got) != NUM_INTERNAL) {
+        fuzz_fail(r, "pollux_fileno returned %d, not an open descriptor of the poller", got);
+    } else {
+        allow(&a, got);
+    }
+    expect(r, &a, got, "pollux_fileno");
+    if (got < 0 || !certainly_ready(r))
+        return;
+    /* A due timer's kernel source fires asynchronously: give it time. */
+    struct pollfd pfd = { .fd = got, .events = POLLIN };
+    if (poll(&pfd, 1, 200) != 1)
+        fuzz_fail(r, "pollux_fileno %d does not poll readable although wait has something to report",
+                  got);
+}
+
+/* ---- timers ---------------------------------------------------------- */
+
+struct tmr *model_timer(struct run *r, int id)
+{
+    for (int i = 0; i < MAX_TIMERS; i++)
+        if (r->timers[i].live && r->timers[i].id == id)
+            return &r->timers[i];
+    return NULL;
+}
+
+static bool valid_clock(int clockid)
+{
+    return clockid == CLOCK_MONOTONIC || clockid == CLOCK_REALTIME || clockid == CLOCK_BOOTTIME;
+}
+
+void model_timer_create(struct run *r, int clockid, void *data, int got)
+{
+    if (!valid_clock(clockid)) {
+        struct allowed a = { .n = 0 };
+        allow(&a, -EINVAL);
+        expect(r, &a, got, "pollux_timer_create");
+        return;
+    }
+    if (got < 0 || model_timer(r, got) != NULL)
+        fuzz_fail(r, "pollux_timer_create returned %d, not a new id", got);
+    for (int i = 0; i < MAX_TIMERS; i++) {
+        if (!r->timers[i].live) {
+            r->timers[i] = (struct tmr){ .live = true, .id = got, .clockid = clockid, .data = data };
+            return;
+        }
+    }
+    fuzz_fail(r, "model: timer table full");
+}
+
+static enum timer_state timer_state(int64_t initial, unsigned flags, int64_t now)
+{
+    if (initial == 0)
+        return T_OFF;
+    if (!(flags & POLLUX_TIMER_ABSTIME))
+        return initial >= FAR_NS ? T_NEVER : T_MAYBE;
+    if (initial <= now)
+        return T_DUE;
+    return initial - now >= FAR_NS ? T_NEVER : T_MAYBE;
+}
+
+void model_timer_settime(struct run *r, int id, int clockid, int64_t initial, int64_t interval,
+                         unsigned flags, int64_t now, int got)
+{
+    (void)clockid;
+    struct allowed a = { .n = 0 };
+    struct tmr *t = model_timer(r, id);
+    if (t == NULL)
+        allow(&a, -ENOENT);
+    else if (initial < 0 || interval < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
+        allow(&a, -EINVAL);
+    else
+        allow(&a, 0);
+    expect(r, &a, got, "pollux_timer_settime");
+    if (got != 0)
+        return;
+    t->state = timer_state(initial, flags, now);
+    t->interval = interval;
+}
+
+void model_timer_gettime(struct run *r, int id, bool want_remaining, int64_t remaining,
+                         bool want_interval, int64_t interval, int got)
+{
+    struct allowed a = { .n = 0 };
+    struct tmr *t = model_timer(r, id);
+    allow(&a, t == NULL ? -ENOENT : 0);
+    expect(r, &a, got, "pollux_timer_gettime");
+    if (got != 0)
+        return;
+    if (want_interval && interval != t->interval)
+        fuzz_fail(r, "timer %d: gettime interval %lld, set %lld", id, (long long)interval,
+                  (long long)t->interval);
+    if (!want_remaining)
+        return;
+    bool ok = remaining >= 0;
+    if (t->state == T_OFF)
+        ok = remaining == 0;
+    else if (t->state == T_NEVER)
+        ok = remaining > 0;
+    if (!ok)
+        fuzz_fail(r, "timer %d: gettime remaining %lld in state %d", id, (long long)remaining,
+                  (int)t->state);
+}
+
+void model_timer_delete(struct run *r, int id, int got)
+{
+    struct allowed a = { .n = 0 };
+    struct tmr *t = model_timer(r, id);
+    allow(&a, t == NULL ? -ENOENT : 0);
+    expect(r, &a, got, "pollux_timer_delete");
+    if (got == 0)
+        t->live = false;
+}
+
+/* ---- between backends ------------------------------------------------ */
+
+/*
+ * Where two backends ran the same operations with the same results, the
+ * descriptors that had to be reported must have been reported with the
+ * same READ and WRITE. select is left out: it reports hang-ups only
+ * through the read and write sets (docs/portability.md).
+ */
+void model_compare(const struct run *a, const struct run *b)
+{
+    if (a->backend == POLLUX_BACKEND_SELECT || b->backend == POLLUX_BACKEND_SELECT)
+        return;
+    int n = a->ntrace < b->ntrace ? a->ntrace : b->ntrace;
+    for (int i = 0; i < n; i++) {
+        const struct trace_entry *x = &a->trace[i], *y = &b->trace[i];
+        if (x->op != y->op)
+            return;
+        if (x->complete && y->complete && (x->read != y->read || x->write != y->write)) {
+            fprintf(stderr, "pollux-fuzz: %s and %s disagree at operation %d: READ %llx/%llx, "
+                    "WRITE %llx/%llx (slots)\n", pollux_backend_name(a->backend),
+                    pollux_backend_name(b->backend), i, (unsigned long long)x->read,
+                    (unsigned long long)y->read, (unsigned long long)x->write,
+                    (unsigned long long)y->write);
+            abort();
+        }
+        if (x->result != y->result)
+            return; /* a documented difference (-ENOTSUP...): the states part */
+    }
+}
