@@ -127,6 +127,8 @@ void pollux_changes_batch(pollux *p, struct pollux_batch *batch)
 void pollux_changes_done(pollux *p, const struct pollux_batch *batch)
 {
     int taken = batch->taken;
+    if (taken == 0)
+        return;
     for (int i = 0; i < taken; i++)
         p->fds[p->changes[i].fd].queued = 0;
     p->changes_count -= taken;

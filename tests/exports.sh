@@ -9,7 +9,9 @@ status=0
 for lib in "$@"; do
     case "$lib" in
     *.a)
-        symbols=$(nm --defined-only "$lib" 2>/dev/null | awk 'NF == 3 && $2 ~ /^[A-Z]$/ { print $3 }')
+        # A sanitizer build adds its own (__odr_asan.*): not the library's.
+        symbols=$(nm --defined-only "$lib" 2>/dev/null \
+            | awk 'NF == 3 && $2 ~ /^[A-Z]$/ && $3 !~ /^__(odr_)?asan/ { print $3 }')
         prefix='^pollux' ;;
     *)
         symbols=$(nm -D --defined-only "$lib" | awk '{ print $3 }')
