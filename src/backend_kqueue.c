@@ -42,8 +42,8 @@
 struct kqueue_state {
     int kq;
     pid_t owner;             /* a kqueue is not inherited: only its creator closes it */
-    bool fileno_used;        /* changes go to the kernel at once (see mod) */
-    struct kevent *changes;  /* handed to the next kevent() call */
+    bool fileno_used;        /* ONESHOT siblings go at once (see wait) */
+    struct kevent *changes;  /* the core's batch, translated for kevent() */
     int change_count, change_size;
     struct kevent *results;
     int results_size;
@@ -51,6 +51,8 @@ struct kqueue_state {
     int slot_size;
     struct pollux_report *backlog; /* merged reports that found no room: next wait */
     int backlog_count, backlog_size;
+    int *refused;            /* batched modifies that found a file it refuses */
+    int refused_count, refused_size;
 };
 
 /* slot_of with every new entry -1 ("no merged event yet"). */
@@ -108,6 +110,7 @@ static void kqueue_backend_destroy(void *state)
     free(s->results);
     free(s->slot_of);
     free(s->backlog);
+    free(s->refused);
     free(s);
 }
 
@@ -343,13 +346,15 @@ static int kqueue_backend_add(void *state, int fd, uint32_t mask)
  * (docs/decisions.md), and libkqueue keeps its knote of a closed number, so a re-add would
  * change that knote and leave the new file unwatched; and EV_ADD on an
  * existing knote keeps the EV_ONESHOT and EV_CLEAR it was created with.
- * Queued for the next wait, unless the poller is nested through
- * pollux_fileno(): the outer loop polls the kqueue descriptor, which only
- * shows what the kernel has been told.
+ * The core batches modifies and removals for the next wait (ops.batched),
+ * which hands them to the kernel with its kevent() call; it applies them
+ * at once (mod, del) when the poller is nested through pollux_fileno():
+ * the outer loop polls the kqueue descriptor, which only shows what the
+ * kernel has been told. Queues the changes: 0, POLLUX_ADD_ALWAYS_READY or
+ * -errno (then nothing is queued).
  */
-static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
+static int queue_mod(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
-    struct kqueue_state *s = state;
     if (libkqueue_refuses(fd))
         return POLLUX_ADD_ALWAYS_READY;
     int first = s->change_count;
@@ -361,20 +366,68 @@ static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t m
         s->change_count = first; /* the old watch stays */
         return err;
     }
-    if (s->fileno_used)
-        err = flush_mask(s, fd, mask, first);
-    return file ? POLLUX_ADD_ALWAYS_READY : err;
+    return file ? POLLUX_ADD_ALWAYS_READY : 0;
+}
+
+static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
+{
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int r = queue_mod(s, fd, old_mask, mask);
+    if (r < 0)
+        return r;
+    int err = flush_mask(s, fd, mask, first);
+    return r == POLLUX_ADD_ALWAYS_READY ? r : err;
+}
+
+/* Queues the removal (out of memory only leaves a knote the core ignores). */
+static void queue_del(struct kqueue_state *s, int fd, uint32_t old_mask)
+{
+    backlog_forget(s, fd);
+    if (libkqueue_refuses(fd))
+        return; /* a knote of a closed file, which never reports */
+    queue_mask(s, fd, old_mask, 0);
 }
 
 static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = state;
-    backlog_forget(s, fd);
-    if (libkqueue_refuses(fd))
-        return; /* a knote of a closed file, which never reports */
-    /* Out of memory here only leaves a knote the core ignores. */
-    if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
-        flush_now(s, s->change_count); /* errors: the fd was closed */
+    queue_del(s, fd, old_mask);
+    flush_now(s, s->change_count); /* errors: the fd was closed */
+}
+
+/* One change of the core's batch, queued for this wait's kevent(). */
+static int take_change(struct kqueue_state *s, const struct pollux_change *c)
+{
+    int r = 0;
+    if (c->new_mask == 0)
+        queue_del(s, c->fd, c->old_mask);
+    else if (c->old_mask == 0)
+        r = kqueue_backend_add(s, c->fd, c->new_mask);
+    else
+        r = queue_mod(s, c->fd, c->old_mask, c->new_mask);
+    if (r == POLLUX_ADD_ALWAYS_READY)
+        s->refused[s->refused_count++] = c->fd;
+    return r < 0 ? r : 0;
+}
+
+/* The core's batch, translated into s->changes (and s->refused): 0, or
+ * -ENOMEM when not all of it could be taken. */
+static int take_batch(struct kqueue_state *s, struct pollux_batch *batch)
+{
+    batch->taken = 0;
+    if (batch->count == 0)
+        return 0;
+    if (pollux_grow_array((void **)&s->refused, &s->refused_size, s->refused_count + batch->count,
+                          sizeof *s->refused) < 0)
+        return -ENOMEM;
+    while (batch->taken < batch->count) {
+        int err = take_change(s, &batch->changes[batch->taken]);
+        if (err == -ENOMEM)
+            return err; /* the rest comes with the next wait */
+        batch->taken++; /* -EBADF and the like: the kernel will say so */
+    }
+    return 0;
 }
 
 /* A socket's peer can shut down one half; a pipe or tty has no halves. */
@@ -586,13 +639,25 @@ static int hand_over_changes(struct kqueue_state *s, struct pollux_report *out, 
     return err < 0 ? err : SCAN_SKIPPED;
 }
 
-/* Nothing is batched yet (ops.batched is 0): the batch is always empty. */
+/* Files a batched change found the kernel refuses, as reports. */
+static int take_refused(struct kqueue_state *s, struct pollux_report *out, int max, int *n)
+{
+    int err = 0, i = 0;
+    for (; i < s->refused_count && err == 0; i++)
+        err = merge(s, out, max, n, s->refused[i], POLLUX_REPORT_ALWAYS_READY, 0);
+    s->refused_count -= i;
+    memmove(s->refused, s->refused + i, (size_t)s->refused_count * sizeof *s->refused);
+    return err;
+}
+
 static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
                                int max, int64_t timeout_ns)
 {
-    (void)batch;
     struct kqueue_state *s = state;
     int n = 0;
+    int err = take_batch(s, batch);
+    if (err < 0 && batch->taken == 0)
+        return err;
 
     /* What an earlier wait retrieved but had no room for goes first: the
      * kernel has already consumed it (ONESHOT, EV_CLEAR). */
@@ -612,10 +677,12 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
             return err;
         s->slot_of[out[i].fd] = i;
     }
+    if (s->refused_count > 0 && (err = take_refused(s, out, max, &n)) < 0)
+        return err;
 
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
-    int err = CHANGES_ON_THEIR_OWN && s->change_count > 0
+    err = CHANGES_ON_THEIR_OWN && s->change_count > 0
                   ? hand_over_changes(s, out, max, &n)
                   : scan(s, out, max, &n, timeout_ns);
     if (err == SCAN_SKIPPED)
@@ -682,7 +749,7 @@ const struct backend_ops pollux_backend_kqueue = {
     /* A pipe whose reader is gone is EV_EOF on the write filter: HUP. */
     .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
     .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
-    .batched = 0,
+    .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_DEL | POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,
