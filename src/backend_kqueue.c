@@ -389,11 +389,15 @@ static void queue_del(struct kqueue_state *s, int fd, uint32_t old_mask)
     queue_mask(s, fd, old_mask, 0);
 }
 
+/* A removal at once: before an add of the same number (which hands it
+ * over with its own changes, in the same call: libkqueue needs that), or
+ * nested through pollux_fileno(). */
 static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = state;
     queue_del(s, fd, old_mask);
-    flush_now(s, s->change_count); /* errors: the fd was closed */
+    if (s->fileno_used)
+        flush_now(s, s->change_count); /* errors: the fd was closed */
 }
 
 /* One change of the core's batch, queued for this wait's kevent(). */
