@@ -81,14 +81,20 @@ static uint32_t from_epoll(uint32_t ev)
     return bits;
 }
 
-static uint64_t tagged(int fd, uint32_t tag)
+/* A watch's data: its tag, its number, and whether it is ONESHOT (the top
+ * bit of the number's half, which a descriptor never uses), so that the
+ * wait knows without looking anything up. */
+#define DATA_ONESHOT 0x80000000u
+
+static uint64_t tagged(int fd, uint32_t tag, uint32_t mask)
 {
-    return (uint64_t)tag << 32 | (uint32_t)fd;
+    uint32_t low = (uint32_t)fd | (mask & POLLUX_ONESHOT ? DATA_ONESHOT : 0);
+    return (uint64_t)tag << 32 | low;
 }
 
 static int ctl(struct epoll_state *s, int op, int fd, uint32_t mask, uint32_t tag)
 {
-    struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, tag) };
+    struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, tag, mask) };
     return epoll_ctl(s->epfd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
@@ -241,7 +247,12 @@ static int apply_batch(struct epoll_state *s, struct pollux_batch *batch,
     int n = 0, i = 0;
     /* Without room for more reports, the rest waits for the next call. */
     for (; i < batch->count && n < max; i++) {
-        if (apply_change(s, &batch->changes[i]) == POLLUX_ADD_ALWAYS_READY)
+        const struct pollux_change *c = &batch->changes[i];
+        /* Rechecks are the batch's usual content: straight to them. */
+        bool same = c->old_mask == c->new_mask
+                    && !(c->new_mask & (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE));
+        int r = same ? recheck(s, c->fd, c->new_mask) : apply_change(s, c);
+        if (r == POLLUX_ADD_ALWAYS_READY)
             out[n++] = (struct pollux_report){ .fd = batch->changes[i].fd,
                                                .kind = POLLUX_REPORT_ALWAYS_READY };
     }
@@ -285,7 +296,7 @@ static int rebuild(struct epoll_state *s)
         /* A fired ONESHOT is watched for nothing; fresh took a closed number. */
         if (mask == 0 || (mask & FIRED) || fd == fresh)
             continue;
-        struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd]) };
+        struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd], mask) };
         if (epoll_ctl(fresh, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EBADF)
             continue; /* a closed number is not watched, as before */
         /* A regular file now: the next wait tells the core. */
@@ -307,12 +318,12 @@ static bool take_reports(struct epoll_state *s, int got, struct pollux_report *o
     bool stale = false;
     for (int i = 0; i < got; i++) {
         uint64_t data = s->buffer[i].data.u64;
-        int fd = (int)(uint32_t)data;
+        int fd = (int)((uint32_t)data & ~DATA_ONESHOT);
         if (fd >= s->mask_size || (uint32_t)(data >> 32) != s->tag[fd]) {
             stale = true;
             continue;
         }
-        if (s->mask[fd] & POLLUX_ONESHOT)
+        if ((uint32_t)data & DATA_ONESHOT)
             s->mask[fd] |= FIRED; /* the kernel disarmed it */
         out[(*n)++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY,
                                               .events = from_epoll(s->buffer[i].events) };
@@ -326,7 +337,8 @@ static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct po
     struct epoll_state *s = state;
     if (max > MAX_BATCH)
         max = MAX_BATCH;
-    if (pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
+    if (max > s->buffer_size
+        && pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
         return -ENOMEM;
     int reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
     if (batch->count > 0)

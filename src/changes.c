@@ -79,10 +79,10 @@ static void settle_queued(pollux *p, int fd, uint32_t have)
 /* 0, or -ENOMEM: then the change is applied at once instead. */
 static int queue(pollux *p, int fd, uint32_t have)
 {
-    int err = pollux_grow_array((void **)&p->changes, &p->changes_size, p->changes_count + 1,
-                                sizeof *p->changes);
-    if (err < 0)
-        return err;
+    if (p->changes_count == p->changes_size
+        && pollux_grow_array((void **)&p->changes, &p->changes_size, p->changes_count + 1,
+                             sizeof *p->changes) < 0)
+        return -ENOMEM;
     p->changes[p->changes_count++] = (struct pollux_change){ .fd = fd, .old_mask = (uint16_t)have };
     p->fds[fd].queued = 1;
     return 0;

@@ -68,7 +68,7 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux
     return false;
 }
 
-/* The kinds of report that say no readiness. */
+/* CLOSED and ALWAYS_READY: no readiness, a change of state. */
 static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_entry *e)
 {
     if (r->kind == POLLUX_REPORT_ALWAYS_READY) {
@@ -83,11 +83,8 @@ static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_en
     e->flags |= FD_CLOSED;
 }
 
-/*
- * Turn a backend report into the user's event. Returns false when nothing
- * is to be reported for it.
- */
-static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+/* Reports of the backend's own sources, and of a change of state. */
+static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event *ev)
 {
     if (r->kind == POLLUX_REPORT_WAKE) {
         atomic_store(&p->wake.pending, 0);
@@ -98,6 +95,25 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
         pollux_timers_source_fired(p);
         return false;
     }
+    if (r->fd >= p->fds_size)
+        return false;
+    struct fd_entry *e = &p->fds[r->fd];
+    if (e->role != FD_USER)
+        return deliver_internal(p, e, r->fd, ev);
+    /* Not watched any more, or a ONESHOT already reported. */
+    if (e->kernel != 0 && !(e->flags & FD_DISARMED))
+        deliver_state(p, r, e);
+    return false;
+}
+
+/*
+ * Turn a backend report into the user's event. Returns false when nothing
+ * is to be reported for it.
+ */
+static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+{
+    if (r->kind != POLLUX_REPORT_READY)
+        return deliver_other(p, r, ev);
     int fd = r->fd;
     if (fd >= p->fds_size)
         return false;
@@ -107,10 +123,6 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     /* Not watched any more, or a ONESHOT already reported. */
     if (e->kernel == 0 || (e->flags & FD_DISARMED))
         return false;
-    if (r->kind != POLLUX_REPORT_READY) {
-        deliver_state(p, r, e);
-        return false;
-    }
     uint32_t ready = r->events;
     uint32_t bits = (ready & e->interest & BACKEND_EVENT_BITS) | (ready & POLLUX_ALWAYS_BITS);
     if (bits & POLLUX_ALWAYS_BITS)
@@ -148,15 +160,18 @@ static bool already_reported(const pollux_event *out, int count, int fd)
  */
 static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    if (pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
+    if (max > p->reports_size
+        && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
         return -ENOMEM;
     int n = 0;
     for (int round = 0; round < 4 && n < max; round++) {
         int room = max - n, first_of_round = n;
-        struct pollux_batch batch;
-        pollux_changes_batch(p, &batch);
+        struct pollux_batch batch = { 0 };
+        if (p->changes_count > 0)
+            pollux_changes_batch(p, &batch);
         int got = p->ops->wait(p->backend, &batch, p->reports, room, round == 0 ? timeout_ns : 0);
-        pollux_changes_done(p, &batch);
+        if (batch.taken > 0)
+            pollux_changes_done(p, &batch);
         if (got < 0)
             return n > 0 ? n : got;
         int kept = 0;
