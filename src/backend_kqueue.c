@@ -511,7 +511,8 @@ static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 
 /* Room for `room` results and as many merged events in the backlog, made
  * before the call: the kernel consumes what it reports (ONESHOT,
- * EV_CLEAR), so no taken event may be lost to -ENOMEM afterwards. */
+ * EV_CLEAR, error entries), so no taken event may be lost to -ENOMEM
+ * afterwards. */
 static int reserve_room(struct kqueue_state *s, int room)
 {
     int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
@@ -533,9 +534,14 @@ static int reserve_room(struct kqueue_state *s, int room)
  */
 static int scan(struct kqueue_state *s, pollux_event *out, int max, int *n, int64_t timeout_ns)
 {
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int room = 2 * (max - *n) + s->change_count;
+    /* No more results than there is room for, although a descriptor's two
+     * filters merge into one event: a level-triggered report kept for
+     * later would be stale by then (the file may have been drained), and
+     * the kernel moves each level-triggered knote it returns behind the
+     * others, so one that is left unretrieved goes first next time (the
+     * rotation the wait must have). The queued changes' error entries
+     * fit too: the wait hands them over alone when they would not. */
+    int room = max - *n;
     int err = reserve_room(s, room);
     if (err < 0)
         return err; /* the changes stay queued */
@@ -576,7 +582,9 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
     int n = 0;
 
     /* What an earlier wait retrieved but had no room for goes first: the
-     * kernel has already consumed it (ONESHOT, EV_CLEAR). */
+     * kernel has already consumed it. Only the error entries of changes
+     * handed over alone can be more than fit (see scan), and the kernel
+     * reports those once. */
     if (s->backlog_count > 0) {
         n = s->backlog_count < max ? s->backlog_count : max;
         memcpy(out, s->backlog, (size_t)n * sizeof *out);
@@ -596,11 +604,12 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
 
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
-    int err = CHANGES_ON_THEIR_OWN && s->change_count > 0
-                  ? hand_over_changes(s, out, max, &n)
-                  : scan(s, out, max, &n, timeout_ns);
-    if (err == SCAN_SKIPPED)
+    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
+    int err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
+    if (err == SCAN_SKIPPED && n < max)
         err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
+    else if (err == SCAN_SKIPPED)
+        err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     return err < 0 && n == 0 ? err : n;
