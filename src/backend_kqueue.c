@@ -330,17 +330,18 @@ static int backlog_put(struct kqueue_state *s, int fd, uint32_t bits)
 
 /*
  * Queue, after the changes already queued, everything a fresh kqueue must
- * hold: each registration with its mask (but `gone`, being unregistered,
- * and the kqueues' own numbers, which may be registered numbers the user
- * closed), the timers not reported yet, and the wake-up. A number that now
- * names a file libkqueue must not be given is always ready from now on.
+ * hold: each registration with its mask, the timers not reported yet, and
+ * the wake-up. Left out: `gone`, being unregistered, the kqueues' own
+ * numbers, and closed numbers, which stay unwatched as in the old kqueue:
+ * the fresh one's descriptors, opened after this, may take them. A number
+ * that now names a file libkqueue must not be given is always ready.
  */
-static int queue_everything(pollux *p, struct kqueue_state *s, int fresh, int gone)
+static int queue_everything(pollux *p, struct kqueue_state *s, int gone)
 {
     int err = 0;
     for (int fd = 0; err == 0 && fd < s->slot_size; fd++) {
         uint32_t mask = core_kernel_mask(p, fd);
-        if (mask == 0 || fd == gone || fd == fresh || fd == s->kq || fd == s->reserved)
+        if (mask == 0 || fd == gone || fd == s->kq || fd == s->reserved || is_closed(fd))
             continue;
         err = libkqueue_refuses(fd) ? backlog_put(s, fd, BACKEND_ALWAYS_READY_NOW)
                                     : queue_mask(s, fd, 0, mask);
@@ -391,20 +392,22 @@ static int check_receipts(struct kqueue_state *s, int got, int count)
  */
 static int replace_kqueue(pollux *p, struct kqueue_state *s, int gone)
 {
-    int fresh = kqueue();
-    if (fresh < 0)
-        return -errno;
-    fcntl(fresh, F_SETFD, FD_CLOEXEC);
     int first = s->change_count;
-    int err = queue_everything(p, s, fresh, gone);
+    int err = queue_everything(p, s, gone);
     int count = s->change_count - first;
-    if (err == 0)
+    int fresh = -1;
+    if (err == 0 && (fresh = kqueue()) < 0)
+        err = -errno;
+    if (err == 0) {
+        fcntl(fresh, F_SETFD, FD_CLOEXEC);
         err = check_receipts(s, submit_changes_to(s, fresh, first), count);
+    }
     s->change_count = first;
     if (err == 0 && dup3(fresh, s->reserved, O_CLOEXEC) < 0)
         err = -errno;
     if (err < 0) {
-        close(fresh);
+        if (fresh >= 0)
+            close(fresh);
         return err;
     }
     int old = s->kq;
