@@ -21,6 +21,7 @@
 #ifdef HAVE_BACKEND_KQUEUE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
@@ -37,9 +38,18 @@
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
 
+/* timer.c's clocks: monotonic, boottime, realtime. */
+#define TIMER_QUEUES 3
+
 struct kqueue_state {
-    int kq;
+    atomic_int kq;           /* replaced by rebuild() (libkqueue); read by wake */
+    int reserved;            /* the number init() gave the core (kernel_fd) */
     pid_t owner;             /* a kqueue is not inherited: only its creator closes it */
+    atomic_bool wake_sent;   /* a NOTE_TRIGGER the wait has not taken yet */
+    bool rebuild_due;        /* rebuild() failed: tried again by the next wait */
+    bool timer_armed[TIMER_QUEUES]; /* set and not reported yet: for rebuild() */
+    int64_t timer_deadline[TIMER_QUEUES];
+    clockid_t timer_clock[TIMER_QUEUES];
     bool fileno_used;        /* changes go to the kernel at once (see mod) */
     struct kevent *changes;  /* handed to the next kevent() call */
     int change_count, change_size;
@@ -84,6 +94,7 @@ static int kqueue_backend_init(pollux *p)
         return err;
     }
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
+    s->reserved = s->kq;
     s->owner = getpid();
     p->backend = s;
 #ifdef EVFILT_USER
@@ -105,6 +116,8 @@ static void kqueue_backend_destroy(pollux *p)
     struct kqueue_state *s = p->backend;
     /* In a child the number is not a kqueue (not inherited) and may be
      * a file the child opened since. */
+    if (getpid() == s->owner && s->kq != s->reserved)
+        close(s->reserved);
     if (getpid() == s->owner)
         close(s->kq);
     free(s->changes);
@@ -183,24 +196,30 @@ static bool is_closed(int fd)
  * and no room for anything else (libkqueue returns them only then).
  * Returns the number of entries or -errno.
  */
-static int submit_changes(struct kqueue_state *s)
+static int submit_changes_to(struct kqueue_state *s, int kq, int first)
 {
-    int count = s->change_count;
+    int count = s->change_count - first;
     int err = grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
     if (err < 0)
         return err;
+    struct kevent *changes = s->changes + first;
     for (int i = 0; i < count; i++)
-        s->changes[i].flags |= EV_RECEIPT;
-    s->change_count = 0;
+        changes[i].flags |= EV_RECEIPT;
+    s->change_count = first;
     static const struct timespec no_wait = { 0, 0 };
     for (int at = 0; at < count; at += SUBMIT_PART) {
         int part = count - at < SUBMIT_PART ? count - at : SUBMIT_PART;
         errno = 0; /* what libkqueue may report for a change it refuses */
-        int got = kevent(s->kq, s->changes + at, part, s->results + at, part, &no_wait);
+        int got = kevent(kq, changes + at, part, s->results + at, part, &no_wait);
         if (got != part)
             return got < 0 && at == 0 ? -errno : at + (got > 0 ? got : 0);
     }
     return count;
+}
+
+static int submit_changes(struct kqueue_state *s)
+{
+    return submit_changes_to(s, s->kq, 0);
 }
 
 /*
@@ -279,6 +298,154 @@ static bool libkqueue_refuses(int fd)
 #define DELETE_BEFORE_ADD 0
 #endif
 
+/* Nanoseconds from now to deadline on clock, at least 1 (EVFILT_TIMER
+ * takes a relative time, and 0 would mean "now" differently everywhere). */
+static int64_t time_left(clockid_t clock, int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - clock_now_ns(clock);
+    return left < 1 ? 1 : left;
+}
+
+#ifdef EVFILT_USER
+/* Fire the wake-up's EVFILT_USER knote; async-signal-safe. */
+static int trigger(int kq)
+{
+    struct kevent trigger;
+    EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    return kevent(kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+}
+#endif
+
+#ifdef HAVE_LIBKQUEUE
+/* A report that does not come from the kernel, for the next wait. */
+static int backlog_put(struct kqueue_state *s, int fd, uint32_t bits)
+{
+    backlog_forget(s, fd);
+    int err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+                         sizeof *s->backlog);
+    if (err == 0)
+        s->backlog[s->backlog_count++] = (pollux_event){ .fd = fd, .events = bits };
+    return err;
+}
+
+/*
+ * Queue, after the changes already queued, everything a fresh kqueue must
+ * hold: each registration with its mask, the timers not reported yet, and
+ * the wake-up. Left out: `gone`, being unregistered, the kqueues' own
+ * numbers, and closed numbers, which stay unwatched as in the old kqueue:
+ * the fresh one's descriptors, opened after this, may take them. A number
+ * that now names a file libkqueue must not be given is always ready.
+ */
+static int queue_everything(pollux *p, struct kqueue_state *s, int gone)
+{
+    int err = 0;
+    for (int fd = 0; err == 0 && fd < s->slot_size; fd++) {
+        uint32_t mask = core_kernel_mask(p, fd);
+        if (mask == 0 || fd == gone || fd == s->kq || fd == s->reserved || is_closed(fd))
+            continue;
+        err = libkqueue_refuses(fd) ? backlog_put(s, fd, BACKEND_ALWAYS_READY_NOW)
+                                    : queue_mask(s, fd, 0, mask);
+    }
+    for (int q = 0; err == 0 && q < TIMER_QUEUES; q++)
+        if (s->timer_armed[q])
+            err = queue_change(s, (uintptr_t)q, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_NSECONDS,
+                               time_left(s->timer_clock[q], s->timer_deadline[q]), NULL);
+    if (err == 0)
+        err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    return err;
+}
+
+/* How the fresh kqueue took `count` changes: a number closed meanwhile
+ * stays unwatched, as it was in the old one (an EBADF on a number still
+ * open is libkqueue's stale errno, the knote is there); a device epoll
+ * refuses is always ready. Anything else fails the rebuild. */
+static int check_receipts(struct kqueue_state *s, int got, int count)
+{
+    if (got < count)
+        return got < 0 ? got : -EIO;
+    for (int i = 0; i < got; i++) {
+        const struct kevent *r = &s->results[i];
+        int err = (r->flags & EV_ERROR) ? (int)r->data : 0;
+        bool fd_filter = is_fd_filter(r->filter);
+        if (err == 0 || (fd_filter && err == EBADF))
+            continue;
+        if (!fd_filter || !cannot_watch(err))
+            return -err;
+        err = backlog_put(s, (int)r->ident, BACKEND_ALWAYS_READY_NOW);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/*
+ * Replace the kqueue. libkqueue runs over epoll, which watches (file,
+ * number) pairs: a registered number closed while the file stays open
+ * elsewhere (a dup, a child) leaves a watch in libkqueue's epoll that its
+ * delete cannot reach (epoll_ctl says EBADF, and libkqueue drops its knote
+ * anyway), and kevent() then spins on it inside libkqueue for its whole
+ * timeout (docs/portability.md). Only closing that kqueue drops it.
+ * libkqueue keys a kqueue by its descriptor number, so the fresh one keeps
+ * its own number; the number the core reserved (kernel_fd) is kept open
+ * as a copy of it, so the kernel cannot hand it to the user. On failure
+ * nothing changes.
+ */
+static int replace_kqueue(pollux *p, struct kqueue_state *s, int gone)
+{
+    int first = s->change_count;
+    int err = queue_everything(p, s, gone);
+    int count = s->change_count - first;
+    int fresh = -1;
+    if (err == 0 && (fresh = kqueue()) < 0)
+        err = -errno;
+    if (err == 0) {
+        fcntl(fresh, F_SETFD, FD_CLOEXEC);
+        err = check_receipts(s, submit_changes_to(s, fresh, first), count);
+    }
+    s->change_count = first;
+    if (err == 0 && dup3(fresh, s->reserved, O_CLOEXEC) < 0)
+        err = -errno;
+    if (err < 0) {
+        if (fresh >= 0)
+            close(fresh);
+        return err;
+    }
+    int old = s->kq;
+    s->kq = fresh; /* before wake_sent is read: see kqueue_backend_wake */
+    if (atomic_load(&s->wake_sent))
+        trigger(fresh); /* a wake the old kqueue had not reported */
+    if (old != s->reserved)
+        close(old);
+    s->change_count = 0; /* meant for the old kqueue: the fresh one has it all */
+    return 0;
+}
+
+/* Keep the number the user just closed from the descriptors the fresh
+ * kqueue opens (libkqueue opens more as knotes are added): a caller may
+ * reuse it (dup2 onto it) after unregister, as if pollux opened nothing.
+ * F_DUPFD takes the number only if it is still free. */
+static int rebuild(pollux *p, struct kqueue_state *s, int gone)
+{
+    int hold = gone >= 0 ? fcntl(s->reserved, F_DUPFD_CLOEXEC, gone) : -1;
+    if (hold >= 0 && hold != gone) { /* taken meanwhile: nothing to keep */
+        close(hold);
+        hold = -1;
+    }
+    int err = replace_kqueue(p, s, gone);
+    if (hold >= 0)
+        close(hold);
+    return err;
+}
+
+/* A closed number (the user closed it before unregistering): whether its
+ * file is still open elsewhere cannot be told, so the kqueue is rebuilt
+ * each time; when that fails, the next wait tries again. */
+static void forget_closed(pollux *p, struct kqueue_state *s, int fd)
+{
+    s->rebuild_due = rebuild(p, s, fd) < 0;
+}
+#endif
+
 /* 1 for a file or directory, 0 for anything else, or -errno. Both are
  * always ready for poll(2); kqueue's vnode filters mean something else
  * (bytes left before the end), so the core reports them itself. */
@@ -306,6 +473,8 @@ static int flush_mask(struct kqueue_state *s, int fd, uint32_t mask, int first)
 static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 {
     struct kqueue_state *s = p->backend;
+    if (fd == s->kq)
+        return -EBADF; /* the poller's own descriptor since a rebuild */
     backlog_forget(s, fd);
     int file = is_file(fd);
     if (file != 0)
@@ -351,6 +520,8 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
 {
     struct kqueue_state *s = p->backend;
+    if (fd == s->kq)
+        return -EBADF; /* the poller's own descriptor since a rebuild */
     if (libkqueue_refuses(fd))
         return BACKEND_ALWAYS_READY;
     int first = s->change_count;
@@ -371,6 +542,14 @@ static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = p->backend;
     backlog_forget(s, fd);
+    if (fd == s->kq || fd == s->reserved)
+        return 0; /* a kqueue took the number the user closed: nothing of theirs */
+#ifdef HAVE_LIBKQUEUE
+    if (is_closed(fd)) {
+        forget_closed(p, s, fd);
+        return 0;
+    }
+#endif
     if (libkqueue_refuses(fd))
         return 0; /* a knote of a closed file, which never reports */
     /* Out of memory here only leaves a knote the core ignores. */
@@ -481,11 +660,14 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
             if (!timer_seen)
                 err = merge(s, out, max, n, -1, POLLUX_TIMER);
             timer_seen = true;
+            if (k->ident < TIMER_QUEUES)
+                s->timer_armed[k->ident] = false; /* EV_ONESHOT: gone */
 #ifdef EVFILT_USER
         } else if (k->filter == EVFILT_USER) {
             if (!wake_seen)
                 err = merge(s, out, max, n, -1, POLLUX_WAKE);
             wake_seen = true;
+            atomic_store(&s->wake_sent, false);
 #endif
         } else {
             err = merge(s, out, max, n, (int)k->ident, readiness(k));
@@ -511,7 +693,8 @@ static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 
 /* Room for `room` results and as many merged events in the backlog, made
  * before the call: the kernel consumes what it reports (ONESHOT,
- * EV_CLEAR), so no taken event may be lost to -ENOMEM afterwards. */
+ * EV_CLEAR, error entries), so no taken event may be lost to -ENOMEM
+ * afterwards. */
 static int reserve_room(struct kqueue_state *s, int room)
 {
     int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
@@ -533,9 +716,14 @@ static int reserve_room(struct kqueue_state *s, int room)
  */
 static int scan(struct kqueue_state *s, pollux_event *out, int max, int *n, int64_t timeout_ns)
 {
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int room = 2 * (max - *n) + s->change_count;
+    /* No more results than there is room for, although a descriptor's two
+     * filters merge into one event: a level-triggered report kept for
+     * later would be stale by then (the file may have been drained), and
+     * the kernel moves each level-triggered knote it returns behind the
+     * others, so one that is left unretrieved goes first next time (the
+     * rotation the wait must have). The queued changes' error entries
+     * fit too: the wait hands them over alone when they would not. */
+    int room = max - *n;
     int err = reserve_room(s, room);
     if (err < 0)
         return err; /* the changes stay queued */
@@ -574,9 +762,15 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
 {
     struct kqueue_state *s = p->backend;
     int n = 0;
+#ifdef HAVE_LIBKQUEUE
+    if (s->rebuild_due)
+        forget_closed(p, s, -1);
+#endif
 
     /* What an earlier wait retrieved but had no room for goes first: the
-     * kernel has already consumed it (ONESHOT, EV_CLEAR). */
+     * kernel has already consumed it. Only the error entries of changes
+     * handed over alone can be more than fit (see scan), and the kernel
+     * reports those once. */
     if (s->backlog_count > 0) {
         n = s->backlog_count < max ? s->backlog_count : max;
         memcpy(out, s->backlog, (size_t)n * sizeof *out);
@@ -596,11 +790,12 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
 
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
-    int err = CHANGES_ON_THEIR_OWN && s->change_count > 0
-                  ? hand_over_changes(s, out, max, &n)
-                  : scan(s, out, max, &n, timeout_ns);
-    if (err == SCAN_SKIPPED)
+    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
+    int err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
+    if (err == SCAN_SKIPPED && n < max)
         err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
+    else if (err == SCAN_SKIPPED)
+        err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     return err < 0 && n == 0 ? err : n;
@@ -627,29 +822,41 @@ static int kqueue_backend_fileno(const pollux *p)
 static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
 {
     struct kqueue_state *s = p->backend;
-    int64_t left = deadline_ns - clock_now_ns(clock);
-    if (left < 1)
-        left = 1;
     int first = s->change_count;
     int err = queue_change(s, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-                           NOTE_NSECONDS, left, NULL);
-    return err < 0 ? err : flush_now(s, first);
+                           NOTE_NSECONDS, time_left(clock, deadline_ns), NULL);
+    err = err < 0 ? err : flush_now(s, first);
+    if (err == 0 && queue < TIMER_QUEUES) {
+        s->timer_armed[queue] = true;
+        s->timer_clock[queue] = clock;
+        s->timer_deadline[queue] = deadline_ns;
+    }
+    return err;
 }
 
 #ifdef EVFILT_USER
+/* wake_sent is set before the kqueue is read, and rebuild() reads it after
+ * publishing the fresh kqueue: either this call reads the fresh one, or
+ * rebuild() fires it. A kqueue closed under this call is tried again. */
 static int kqueue_backend_wake(pollux *p)
 {
     struct kqueue_state *s = p->backend;
-    struct kevent trigger;
-    EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
-    return kevent(s->kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+    atomic_store(&s->wake_sent, true);
+    int kq, err;
+    do {
+        kq = s->kq;
+        err = trigger(kq);
+    } while (err < 0 && kq != s->kq);
+    if (err < 0)
+        atomic_store(&s->wake_sent, false);
+    return err;
 }
 #endif
 
 static int kqueue_backend_kernel_fd(const pollux *p)
 {
     const struct kqueue_state *s = p->backend;
-    return s->kq;
+    return s->reserved;
 }
 
 const struct backend_ops backend_kqueue = {

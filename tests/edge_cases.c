@@ -618,7 +618,7 @@ static void unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_
     assert_int_equal(wait_events(p, ev, 4, 200 * NS_PER_MS), 0);
     int64_t wall = now_ns() - t0, cpu = cpu_ns() - c0;
     assert_true(wall >= 200 * NS_PER_MS);
-    if (cpu > wall / 2)
+    if (cpu > wall / 5) /* a wait that sleeps uses next to none */
         fail_msg("a wait of %lld ms used %lld ms of CPU", (long long)(wall / NS_PER_MS),
                  (long long)(cpu / NS_PER_MS));
 }
@@ -886,6 +886,80 @@ static void child_registering_without_after_fork_does_not_make_the_parent_spin(v
                  (long long)(cpu / NS_PER_MS));
 }
 
+/* A wait with room for one report, two pipes ready: the one not reported
+ * is drained before the next wait, which must not report it (kqueue kept
+ * what found no room and handed it out later without asking again). */
+static void pipe_drained_after_a_wait_without_room_for_it_is_not_reported(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    write_byte(a[1]);
+    write_byte(b[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[1]), 0);
+    pollux_event ev[2];
+    assert_int_equal(wait_events(p, ev, 1, 1000 * NS_PER_MS), 1);
+    drain(a[0]);
+    drain(b[0]);
+    int got = wait_events(p, ev, 1, 0);
+    assert_true(got >= 0);
+    if (got > 0)
+        fail_msg("drained pipe %d reported 0x%x", ev[0].fd, (unsigned)ev[0].events);
+}
+
+/* Unregistering a number closed while its file stays open elsewhere may
+ * make the backend start over with a new kernel object (kqueue over
+ * libkqueue): a pending wake, an armed timer and the other registrations,
+ * each with its own mask, come through. */
+static void wake_timer_and_registrations_survive_unregister_of_a_closed_number(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2], c[2];
+    make_pipe(a);
+    make_pipe(b);
+    make_socketpair(c);
+    write_byte(a[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[1]), 0);
+    assert_ret(pollux_register(p, c[0], POLLUX_WRITE, &tok[2]), 0);
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, &tok[3]);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, 50 * NS_PER_MS, 0, 0), 0);
+    assert_ret(pollux_wake(p), 0);
+    fd_track(dup(a[0]));
+    fd_close(a[0]);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+    write_byte(b[1]);
+    bool wake = false, timer = false, read_b = false, write_c = false;
+    pollux_event ev[8];
+    for (int i = 0; i < 20 && !(wake && timer && read_b && write_c); i++) {
+        /* The timer's kernel source must end the wait, long before this. */
+        int64_t t0 = now_ns();
+        int got = wait_events(p, ev, 8, 10000 * NS_PER_MS);
+        if (now_ns() - t0 >= 10000 * NS_PER_MS)
+            fail_msg("a wait slept through the timer");
+        assert_true(got >= 0);
+        for (int k = 0; k < got; k++) {
+            wake |= ev[k].events == POLLUX_WAKE;
+            timer |= ev[k].events == POLLUX_TIMER;
+            read_b |= ev[k].fd == b[0] && ev[k].events == POLLUX_READ;
+            write_c |= ev[k].fd == c[0] && ev[k].events == POLLUX_WRITE;
+        }
+        /* Level-triggered: quiet them once seen, so that the wait sleeps
+         * until the timer is due. */
+        if (read_b)
+            drain(b[0]);
+        if (write_c)
+            assert_ret(pollux_modify(p, c[0], POLLUX_READ, &tok[2]), 0);
+    }
+    assert_true(wake);
+    assert_true(timer);
+    assert_true(read_b);
+    assert_true(write_c);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -927,6 +1001,8 @@ int main(int argc, char **argv)
         T(registering_a_descriptor_of_the_poller_itself_fails_with_ebadf),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
         T(child_registering_without_after_fork_does_not_make_the_parent_spin),
+        T(pipe_drained_after_a_wait_without_room_for_it_is_not_reported),
+        T(wake_timer_and_registrations_survive_unregister_of_a_closed_number),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
