@@ -886,6 +886,34 @@ static void child_registering_without_after_fork_does_not_make_the_parent_spin(v
                  (long long)(cpu / NS_PER_MS));
 }
 
+/*
+ * select fails as a whole with EBADF when a registered number was closed
+ * without unregistering: the other ready sources (a readable pipe, a
+ * pending wake) must still be reported by the same wait, even with timeout
+ * 0 (tests/fuzz/regressions/defect11-select-closed-registered-fd).
+ */
+static void closed_registered_fd_does_not_hide_other_ready_sources(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    write_byte(a[1]);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
+    fd_close(b[1]);
+    assert_ret(pollux_wake(p), 0);
+    pollux_event ev[8];
+    int n = wait_events(p, ev, 8, 0);
+    assert_int_equal(n, 2);
+    bool read = false, wake = false;
+    for (int i = 0; i < n; i++) {
+        read |= ev[i].fd == a[0] && ev[i].events == POLLUX_READ && ev[i].data == &tok[0];
+        wake |= ev[i].fd == -1 && ev[i].events == POLLUX_WAKE;
+    }
+    assert_true(read && wake);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -927,6 +955,7 @@ int main(int argc, char **argv)
         T(registering_a_descriptor_of_the_poller_itself_fails_with_ebadf),
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
         T(child_registering_without_after_fork_does_not_make_the_parent_spin),
+        T(closed_registered_fd_does_not_hide_other_ready_sources),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
