@@ -607,6 +607,10 @@ static void forget_kernel_state(pollux *p)
             if (e->flags & FD_ALWAYS_READY)
                 always_ready_remove(p, fd);
             e->flags |= FD_CLOSED;
+        } else {
+            /* Open again since a wait saw it closed: like every open
+             * number, watched again for the file it names now. */
+            e->flags &= ~FD_CLOSED & FD_FLAGS_ALL;
         }
     }
 }
@@ -746,7 +750,7 @@ static bool deliver(pollux *p, pollux_event *ev)
 
 static bool always_ready_armed(const struct fd_entry *e)
 {
-    return !(e->flags & FD_DISARMED) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
+    return !(e->flags & (FD_DISARMED | FD_CLOSED)) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
 }
 
 static bool any_always_ready_armed(const pollux *p)
@@ -772,9 +776,11 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
         if (!always_ready_same_file(&p->always_ready[i])) {
             /* Closed without unregistering, maybe reused for another file:
              * no kernel will say so, and a file reported ready forever
-             * would make the caller spin. Disarmed until modify or
-             * unregister, as epoll forgets a closed file. */
-            e->flags |= FD_DISARMED | FD_CLOSED;
+             * would make the caller spin. Not reported until modify,
+             * unregister or after_fork, as epoll forgets a closed file;
+             * FD_CLOSED, not FD_DISARMED, so that after_fork can tell it
+             * from a fired ONESHOT. */
+            e->flags |= FD_CLOSED;
             continue;
         }
         out[n].fd = fd;

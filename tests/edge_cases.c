@@ -914,6 +914,52 @@ static void closed_registered_fd_does_not_hide_other_ready_sources(void **state)
     assert_true(read && wake);
 }
 
+/* Close fd, let a wait see it closed, and put the write end of a new pipe
+ * (writable, its read end kept open) on its number. */
+static void close_see_closed_and_reuse(pollux *p, int fd)
+{
+    int c[2];
+    make_pipe(c); /* first, so that its read end does not take fd's number */
+    fd_close(fd);
+    pollux_event ev[4];
+    assert_ret(wait_events(p, ev, 4, 0), 0);
+    move_to(c[1], fd);
+}
+
+/*
+ * A registration whose number a wait saw closed (FD_CLOSED), and which is
+ * open again when pollux_after_fork runs, is watched again for the file it
+ * names then, as for any other open number (docs/reference.md; found by
+ * tests/fuzz/regressions/defect13-after-fork-skips-number-seen-closed).
+ */
+static void after_fork_watches_again_a_number_seen_closed_and_open_again(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[1]), 0);
+    close_see_closed_and_reuse(p, a[1]);
+    assert_ret(pollux_after_fork(p), 0);
+    uint32_t bits = 0;
+    assert_int_equal(reports_for(p, a[1], 0, &bits), 1);
+    assert_int_equal(bits, POLLUX_WRITE);
+}
+
+/* The same for a regular file (always ready on epoll and kqueue, where the
+ * core itself sees it closed). */
+static void after_fork_watches_again_a_regular_file_number_seen_closed_and_open_again(void **state)
+{
+    pollux *p = *state;
+    int f = make_regular_file();
+    assert_ret(pollux_register(p, f, POLLUX_WRITE, &tok[1]), 0);
+    assert_int_equal(reports_for(p, f, 0, NULL), 1);
+    close_see_closed_and_reuse(p, f);
+    assert_ret(pollux_after_fork(p), 0);
+    uint32_t bits = 0;
+    assert_int_equal(reports_for(p, f, 0, &bits), 1);
+    assert_int_equal(bits, POLLUX_WRITE);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -956,6 +1002,8 @@ int main(int argc, char **argv)
         T(modify_after_unregister_of_a_lower_fd_keeps_watching),
         T(child_registering_without_after_fork_does_not_make_the_parent_spin),
         T(closed_registered_fd_does_not_hide_other_ready_sources),
+        T(after_fork_watches_again_a_number_seen_closed_and_open_again),
+        T(after_fork_watches_again_a_regular_file_number_seen_closed_and_open_again),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
