@@ -90,8 +90,10 @@ struct pollux {
 
     struct wake_channel wake;
     /* Kept readable while always-ready files are armed, so that
-     * pollux_fileno() polls readable for them too; opened on first need. */
+     * pollux_fileno() polls readable for them too; opened on first need,
+     * or by pollux_fileno() (nested), and then kept. */
     struct wake_channel ready_flag;
+    bool nested; /* pollux_fileno() succeeded: the ready flag stays open */
     struct timer_wheel *timers; /* NULL until the first timer is created */
 };
 

@@ -183,7 +183,10 @@ static bool any_always_ready_armed(const pollux *p);
  * epoll cannot watch regular files, so nothing in its set would make
  * pollux_fileno() readable for them. The ready flag, an internal eventfd
  * in the set, is kept signalled while any of them is armed. Returns 0 or
- * the error of opening the flag (tried again at the next call).
+ * the error of opening the flag while it is needed (tried again at the
+ * next call). Once pollux_fileno() was asked for, the flag is opened even
+ * before it is needed, so that a later shortage of descriptors cannot
+ * leave it missing.
  */
 static int sync_ready_flag(pollux *p)
 {
@@ -191,15 +194,12 @@ static int sync_ready_flag(pollux *p)
         return 0;
     bool armed = any_always_ready_armed(p) || timers_pending(p);
     struct wake_channel *flag = &p->ready_flag;
-    if (armed && flag->read_fd < 0) {
+    if ((armed || p->nested) && flag->read_fd < 0) {
         int err = wake_open(flag);
-        if (err < 0)
-            return err;
-        err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
-        if (err < 0) {
+        if (err == 0 && (err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG)) < 0)
             wake_close(flag);
-            return err;
-        }
+        if (err < 0)
+            return armed ? err : 0; /* not needed yet: tried again next time */
     }
     if (armed)
         return wake_signal(flag);
@@ -536,6 +536,25 @@ POLLUX_API pollux_backend pollux_backend_of(const pollux *p)
     return p != NULL ? p->ops->id : POLLUX_BACKEND_AUTO;
 }
 
+/*
+ * The caller is about to poll the descriptor instead of calling
+ * pollux_wait(): open now what a shortage of descriptors left for the next
+ * wait to retry (the ready flag, kept open from now on, and the timer
+ * sources), so that it polls readable for everything there is to report.
+ */
+static int prepare_nesting(pollux *p)
+{
+    bool was_nested = p->nested;
+    p->nested = true;
+    int err = sync_ready_flag(p);
+    if (err < 0) {
+        if (p->ready_flag.read_fd < 0)
+            p->nested = was_nested;
+        return err;
+    }
+    return timers_arm_sources(p);
+}
+
 POLLUX_API int pollux_fileno(const pollux *p)
 {
     if (p == NULL)
@@ -544,6 +563,11 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -ENOTSUP;
     if (p->backend == NULL)
         return NO_KERNEL_STATE;
+    /* const in the API: what it changes is the poller's internal state.
+     * Every poller comes from pollux_new(), never an object defined const. */
+    int err = prepare_nesting((pollux *)p);
+    if (err < 0)
+        return err;
     return p->ops->fileno(p);
 }
 

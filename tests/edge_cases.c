@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -960,6 +961,59 @@ static void after_fork_watches_again_a_regular_file_number_seen_closed_and_open_
     assert_int_equal(bits, POLLUX_WRITE);
 }
 
+/* Lower RLIMIT_NOFILE to the lowest free number: no descriptor is free. */
+static struct rlimit no_free_descriptor(void)
+{
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = fcntl(0, F_DUPFD, 0);
+    if (lowest < 0)
+        lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit low = { .rlim_cur = (rlim_t)lowest, .rlim_max = old.rlim_max };
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    return old;
+}
+
+/*
+ * A regular file registered while no descriptor is free for the internal
+ * ready flag: pollux_fileno(), asked once descriptors are free again,
+ * polls readable for it without a pollux_wait first
+ * (tests/fuzz/regressions/defect16-fileno-ready-flag-emfile).
+ */
+static void fileno_polls_readable_for_a_regular_file_registered_without_free_descriptors(void **state)
+{
+    pollux *p = *state;
+    int f = make_regular_file();
+    struct rlimit old = no_free_descriptor();
+    int r = pollux_register(p, f, POLLUX_READ, &tok[0]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_ret(r, 0);
+    struct pollfd outer = { .fd = fileno_or_skip(p), .events = POLLIN };
+    assert_int_equal(poll(&outer, 1, 1000), 1);
+    assert_int_equal(reports_for(p, f, 0, NULL), 1);
+}
+
+/*
+ * The first pollux_fileno() opens the ready flag ahead of need: a regular
+ * file registered later, with no descriptor free, makes the descriptor
+ * already handed out poll readable, without another call.
+ */
+static void fileno_asked_before_exhaustion_polls_readable_for_a_regular_file(void **state)
+{
+    pollux *p = *state;
+    struct pollfd outer = { .fd = fileno_or_skip(p), .events = POLLIN };
+    int f = make_regular_file();
+    struct rlimit old = no_free_descriptor();
+    int r = pollux_register(p, f, POLLUX_READ, &tok[0]);
+    int ready = poll(&outer, 1, 1000);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_ret(r, 0);
+    assert_int_equal(ready, 1);
+    assert_int_equal(reports_for(p, f, 0, NULL), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1004,6 +1058,8 @@ int main(int argc, char **argv)
         T(closed_registered_fd_does_not_hide_other_ready_sources),
         T(after_fork_watches_again_a_number_seen_closed_and_open_again),
         T(after_fork_watches_again_a_regular_file_number_seen_closed_and_open_again),
+        T(fileno_polls_readable_for_a_regular_file_registered_without_free_descriptors),
+        T(fileno_asked_before_exhaustion_polls_readable_for_a_regular_file),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
