@@ -5,7 +5,8 @@
  * fd_set, so descriptors >= FD_SETSIZE work where the kernel allows it
  * (Linux does), and glibc's fortified FD_SET, which aborts on them, is
  * never used. select() fails as a whole with EBADF when one descriptor
- * was closed; that one is then found and reported as BACKEND_NVAL.
+ * was closed; that one is then found and reported as BACKEND_NVAL, and the
+ * others are asked for again without it, so that none is left out.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -156,20 +157,6 @@ static int kernel_wait(struct select_state *s, int64_t timeout_ns)
                    (fd_set *)s->got[SET_EXCEPT], timeout_ns < 0 ? NULL : &ts, NULL);
 }
 
-/* select() said EBADF: report every registered number that is closed. */
-static int report_closed(struct select_state *s, pollux_event *out, int max)
-{
-    int n = 0;
-    for (int fd = 0; fd <= s->max_fd && n < max; fd++) {
-        if (registered(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
-            out[n].fd = fd;
-            out[n].events = BACKEND_NVAL;
-            n++;
-        }
-    }
-    return n;
-}
-
 static uint32_t readiness(const struct select_state *s, int fd)
 {
     uint32_t bits = 0;
@@ -182,13 +169,10 @@ static uint32_t readiness(const struct select_state *s, int fd)
     return bits;
 }
 
-static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* Store up to max of the `ready` descriptors select() left in got[],
+ * starting where the last scan stopped, so that each gets its turn. */
+static int scan_ready(struct select_state *s, pollux_event *out, int max, int ready)
 {
-    struct select_state *s = p->backend;
-    int ready = kernel_wait(s, timeout_ns);
-    if (ready < 0)
-        return errno == EBADF ? report_closed(s, out, max) : -errno;
-
     int n = 0, span = s->max_fd + 1;
     int start = s->next < span ? s->next : 0;
     for (int k = 0; k < span && n < max && ready > 0; k++) {
@@ -202,6 +186,54 @@ static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
         s->next = fd + 1;
     }
     return n;
+}
+
+static bool closed_number(const struct select_state *s, int fd)
+{
+    return registered(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+/*
+ * select() said EBADF, as a whole: it said nothing of the descriptors that
+ * are ready. Ask again without blocking, without the closed numbers, and
+ * report what is ready first, then the closed numbers as BACKEND_NVAL in
+ * the room left: a wait with room left then holds everything ready, and a
+ * closed number the core has not been told about yet stays in the sets,
+ * to be found again by the next wait.
+ */
+static int wait_after_ebadf(struct select_state *s, pollux_event *out, int max)
+{
+    int span = s->max_fd + 1;
+    size_t bytes = (size_t)(span / WORD_BITS + 1) * sizeof(word_t);
+    for (int k = 0; k < SET_COUNT; k++)
+        memcpy(s->got[k], s->want[k], bytes);
+    for (int fd = 0; fd < span; fd++)
+        if (closed_number(s, fd))
+            for (int k = 0; k < SET_COUNT; k++)
+                bit_put(s->got[k], fd, false);
+    struct timespec zero = { 0, 0 };
+    int ready = pselect(span, (fd_set *)s->got[SET_READ], (fd_set *)s->got[SET_WRITE],
+                        (fd_set *)s->got[SET_EXCEPT], &zero, NULL);
+    if (ready < 0 && errno != EBADF)
+        return -errno; /* EBADF again: closed meanwhile, found below */
+    int n = ready > 0 ? scan_ready(s, out, max, ready) : 0;
+    for (int fd = 0; fd < span && n < max; fd++) {
+        if (closed_number(s, fd)) {
+            out[n].fd = fd;
+            out[n].events = BACKEND_NVAL;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    struct select_state *s = p->backend;
+    int ready = kernel_wait(s, timeout_ns);
+    if (ready < 0)
+        return errno == EBADF ? wait_after_ebadf(s, out, max) : -errno;
+    return scan_ready(s, out, max, ready);
 }
 
 const struct backend_ops backend_select = {

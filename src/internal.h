@@ -28,7 +28,7 @@ enum fd_role {
 /* Per-slot state flags. */
 #define FD_DISARMED     0x01u /* a ONESHOT registration that has fired */
 #define FD_ALWAYS_READY 0x02u /* the kernel refused it as always ready (epoll + regular file) */
-#define FD_CLOSED       0x04u /* the backend saw the number closed (POLLNVAL/EBADF) */
+#define FD_CLOSED       0x04u /* seen closed (POLLNVAL, EBADF, an always-ready file gone) */
 #define FD_FLAGS_ALL    0x07u /* keeps ~FLAG within the 3-bit field */
 
 /*
@@ -90,8 +90,10 @@ struct pollux {
 
     struct wake_channel wake;
     /* Kept readable while always-ready files are armed, so that
-     * pollux_fileno() polls readable for them too; opened on first need. */
+     * pollux_fileno() polls readable for them too; opened on first need,
+     * or by pollux_fileno() (nested), and then kept. */
     struct wake_channel ready_flag;
+    bool nested; /* pollux_fileno() succeeded: the ready flag stays open */
     struct timer_wheel *timers; /* NULL until the first timer is created */
 };
 

@@ -183,7 +183,10 @@ static bool any_always_ready_armed(const pollux *p);
  * epoll cannot watch regular files, so nothing in its set would make
  * pollux_fileno() readable for them. The ready flag, an internal eventfd
  * in the set, is kept signalled while any of them is armed. Returns 0 or
- * the error of opening the flag (tried again at the next call).
+ * the error of opening the flag while it is needed (tried again at the
+ * next call). Once pollux_fileno() was asked for, the flag is opened even
+ * before it is needed, so that a later shortage of descriptors cannot
+ * leave it missing.
  */
 static int sync_ready_flag(pollux *p)
 {
@@ -191,15 +194,12 @@ static int sync_ready_flag(pollux *p)
         return 0;
     bool armed = any_always_ready_armed(p) || timers_pending(p);
     struct wake_channel *flag = &p->ready_flag;
-    if (armed && flag->read_fd < 0) {
+    if ((armed || p->nested) && flag->read_fd < 0) {
         int err = wake_open(flag);
-        if (err < 0)
-            return err;
-        err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG);
-        if (err < 0) {
+        if (err == 0 && (err = core_watch_internal(p, flag->read_fd, FD_READY_FLAG)) < 0)
             wake_close(flag);
-            return err;
-        }
+        if (err < 0)
+            return armed ? err : 0; /* not needed yet: tried again next time */
     }
     if (armed)
         return wake_signal(flag);
@@ -536,6 +536,25 @@ POLLUX_API pollux_backend pollux_backend_of(const pollux *p)
     return p != NULL ? p->ops->id : POLLUX_BACKEND_AUTO;
 }
 
+/*
+ * The caller is about to poll the descriptor instead of calling
+ * pollux_wait(): open now what a shortage of descriptors left for the next
+ * wait to retry (the ready flag, kept open from now on, and the timer
+ * sources), so that it polls readable for everything there is to report.
+ */
+static int prepare_nesting(pollux *p)
+{
+    bool was_nested = p->nested;
+    p->nested = true;
+    int err = sync_ready_flag(p);
+    if (err < 0) {
+        if (p->ready_flag.read_fd < 0)
+            p->nested = was_nested;
+        return err;
+    }
+    return timers_arm_sources(p);
+}
+
 POLLUX_API int pollux_fileno(const pollux *p)
 {
     if (p == NULL)
@@ -544,6 +563,11 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -ENOTSUP;
     if (p->backend == NULL)
         return NO_KERNEL_STATE;
+    /* const in the API: what it changes is the poller's internal state.
+     * Every poller comes from pollux_new(), never an object defined const. */
+    int err = prepare_nesting((pollux *)p);
+    if (err < 0)
+        return err;
     return p->ops->fileno(p);
 }
 
@@ -607,6 +631,10 @@ static void forget_kernel_state(pollux *p)
             if (e->flags & FD_ALWAYS_READY)
                 always_ready_remove(p, fd);
             e->flags |= FD_CLOSED;
+        } else {
+            /* Open again since a wait saw it closed: like every open
+             * number, watched again for the file it names now. */
+            e->flags &= ~FD_CLOSED & FD_FLAGS_ALL;
         }
     }
 }
@@ -746,7 +774,7 @@ static bool deliver(pollux *p, pollux_event *ev)
 
 static bool always_ready_armed(const struct fd_entry *e)
 {
-    return !(e->flags & FD_DISARMED) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
+    return !(e->flags & (FD_DISARMED | FD_CLOSED)) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
 }
 
 static bool any_always_ready_armed(const pollux *p)
@@ -772,9 +800,11 @@ static int collect_always_ready(pollux *p, pollux_event *out, int max)
         if (!always_ready_same_file(&p->always_ready[i])) {
             /* Closed without unregistering, maybe reused for another file:
              * no kernel will say so, and a file reported ready forever
-             * would make the caller spin. Disarmed until modify or
-             * unregister, as epoll forgets a closed file. */
-            e->flags |= FD_DISARMED | FD_CLOSED;
+             * would make the caller spin. Not reported until modify,
+             * unregister or after_fork, as epoll forgets a closed file;
+             * FD_CLOSED, not FD_DISARMED, so that after_fork can tell it
+             * from a fired ONESHOT. */
+            e->flags |= FD_CLOSED;
             continue;
         }
         out[n].fd = fd;
