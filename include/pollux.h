@@ -128,7 +128,11 @@ POLLUX_API const char *pollux_version(void);
  * -ENOTSUP for backends with no pollable kernel object (select, poll,
  * /dev/poll, and kqueue built over libkqueue on Linux, whose descriptor
  * never polls readable),
- * -EINVAL for a NULL poller.
+ * -EINVAL for a NULL poller, or -EMFILE, -ENFILE, -ENOMEM when a descriptor
+ * it needs to poll readable for what is pending now (the internal flag
+ * for armed regular files, a timer source) cannot be opened (call it
+ * again later). Each call opens what a shortage of descriptors left
+ * missing; the first also opens the internal flag ahead of need.
  */
 POLLUX_API int pollux_fileno(const pollux *p);
 

@@ -56,7 +56,7 @@ void pollux_always_ready_remove(pollux *p, int fd)
 
 static bool always_ready_armed(const struct fd_entry *e)
 {
-    return !(e->flags & FD_DISARMED) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
+    return !(e->flags & (FD_DISARMED | FD_CLOSED)) && (e->interest & (POLLUX_READ | POLLUX_WRITE));
 }
 
 bool pollux_always_ready_any_armed(const pollux *p)
@@ -82,9 +82,11 @@ int pollux_always_ready_collect(pollux *p, pollux_event *out, int max)
         if (!always_ready_same_file(&p->always_ready[i])) {
             /* Closed without unregistering, maybe reused for another file:
              * no kernel will say so, and a file reported ready forever
-             * would make the caller spin. Disarmed until modify or
-             * unregister, as epoll forgets a closed file. */
-            e->flags |= FD_DISARMED | FD_CLOSED;
+             * would make the caller spin. Not reported until modify,
+             * unregister or after_fork, as epoll forgets a closed file;
+             * FD_CLOSED, not FD_DISARMED, so that after_fork can tell it
+             * from a fired ONESHOT. */
+            e->flags |= FD_CLOSED;
             continue;
         }
         out[n].fd = fd;

@@ -22,6 +22,7 @@
 #ifdef HAVE_BACKEND_KQUEUE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
@@ -39,11 +40,20 @@
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
 
+/* timer.c's clocks: monotonic, boottime, realtime. */
+#define TIMER_QUEUES 3
+
 struct kqueue_state {
-    int kq;
+    atomic_int kq;           /* replaced by rebuild() (libkqueue); read by wake */
+    int reserved;            /* the number init() gave the core (kernel_fd) */
     pid_t owner;             /* a kqueue is not inherited: only its creator closes it */
-    bool fileno_used;        /* ONESHOT siblings go at once (see wait) */
-    struct kevent *changes;  /* the core's batch, translated for kevent() */
+    atomic_bool wake_sent;   /* a NOTE_TRIGGER the wait has not taken yet */
+    bool rebuild_due;        /* rebuild() failed: tried again by the next wait */
+    bool timer_armed[TIMER_QUEUES]; /* set and not reported yet: for rebuild() */
+    int64_t timer_deadline[TIMER_QUEUES];
+    clockid_t timer_clock[TIMER_QUEUES];
+    bool fileno_used;        /* changes go to the kernel at once (see mod) */
+    struct kevent *changes;  /* handed to the next kevent() call */
     int change_count, change_size;
     struct kevent *results;
     int results_size;
@@ -51,14 +61,21 @@ struct kqueue_state {
     int slot_size;
     struct pollux_report *backlog; /* merged reports that found no room: next wait */
     int backlog_count, backlog_size;
+    /* Indexed by fd: the mask its knotes have (0: none), with FIRED once a
+     * ONESHOT one has reported; what a rebuild puts back. */
+    uint16_t *mask;
+    int mask_size;
     int *refused;            /* batched modifies that found a file it refuses */
     int refused_count, refused_size;
 };
 
+#define FIRED 0x8000u
+
 /* slot_of with every new entry -1 ("no merged event yet"). */
 static int reserve_slots(struct kqueue_state *s, int fd)
 {
-    return pollux_grow_index(&s->slot_of, &s->slot_size, fd + 1);
+    int err = pollux_grow_index(&s->slot_of, &s->slot_size, fd + 1);
+    return err < 0 ? err : pollux_grow_array((void **)&s->mask, &s->mask_size, fd + 1, sizeof *s->mask);
 }
 
 static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
@@ -84,6 +101,7 @@ static int kqueue_backend_init(void **state)
         return err;
     }
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
+    s->reserved = s->kq;
     s->owner = getpid();
 #ifdef EVFILT_USER
     struct kevent wake;
@@ -104,12 +122,15 @@ static void kqueue_backend_destroy(void *state)
     struct kqueue_state *s = state;
     /* In a child the number is not a kqueue (not inherited) and may be
      * a file the child opened since. */
+    if (getpid() == s->owner && s->kq != s->reserved)
+        close(s->reserved);
     if (getpid() == s->owner)
         close(s->kq);
     free(s->changes);
     free(s->results);
     free(s->slot_of);
     free(s->backlog);
+    free(s->mask);
     free(s->refused);
     free(s);
 }
@@ -152,6 +173,8 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, udata);
     else if (err == 0 && (old_mask & POLLUX_WRITE))
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    if (err == 0 && fd < s->mask_size)
+        s->mask[fd] = (uint16_t)mask;
     return err;
 }
 
@@ -185,24 +208,30 @@ static bool is_closed(int fd)
  * and no room for anything else (libkqueue returns them only then).
  * Returns the number of entries or -errno.
  */
-static int submit_changes(struct kqueue_state *s)
+static int submit_changes_to(struct kqueue_state *s, int kq, int first)
 {
-    int count = s->change_count;
+    int count = s->change_count - first;
     int err = pollux_grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
     if (err < 0)
         return err;
+    struct kevent *changes = s->changes + first;
     for (int i = 0; i < count; i++)
-        s->changes[i].flags |= EV_RECEIPT;
-    s->change_count = 0;
+        changes[i].flags |= EV_RECEIPT;
+    s->change_count = first;
     static const struct timespec no_wait = { 0, 0 };
     for (int at = 0; at < count; at += SUBMIT_PART) {
         int part = count - at < SUBMIT_PART ? count - at : SUBMIT_PART;
         errno = 0; /* what libkqueue may report for a change it refuses */
-        int got = kevent(s->kq, s->changes + at, part, s->results + at, part, &no_wait);
+        int got = kevent(kq, changes + at, part, s->results + at, part, &no_wait);
         if (got != part)
             return got < 0 && at == 0 ? -errno : at + (got > 0 ? got : 0);
     }
     return count;
+}
+
+static int submit_changes(struct kqueue_state *s)
+{
+    return submit_changes_to(s, s->kq, 0);
 }
 
 /*
@@ -281,6 +310,158 @@ static bool libkqueue_refuses(int fd)
 #define DELETE_BEFORE_ADD 0
 #endif
 
+/* Nanoseconds from now to deadline on clock, at least 1 (EVFILT_TIMER
+ * takes a relative time, and 0 would mean "now" differently everywhere). */
+static int64_t time_left(clockid_t clock, int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - pollux_clock_now_ns(clock);
+    return left < 1 ? 1 : left;
+}
+
+#ifdef EVFILT_USER
+/* Fire the wake-up's EVFILT_USER knote; async-signal-safe. */
+static int trigger(int kq)
+{
+    struct kevent trigger;
+    EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    return kevent(kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+}
+#endif
+
+#ifdef HAVE_LIBKQUEUE
+/* A report that does not come from the kernel, for the next wait. */
+static int backlog_put(struct kqueue_state *s, int fd, enum pollux_report_kind kind)
+{
+    backlog_forget(s, fd);
+    int err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+                         sizeof *s->backlog);
+    if (err == 0)
+        s->backlog[s->backlog_count++] = (struct pollux_report){ .fd = fd, .kind = kind };
+    if (kind == POLLUX_REPORT_ALWAYS_READY && fd < s->mask_size)
+        s->mask[fd] = 0; /* the core reports it from now on */
+    return err;
+}
+
+/*
+ * Queue, after the changes already queued, everything a fresh kqueue must
+ * hold: each registration with its mask, the timers not reported yet, and
+ * the wake-up. Left out: `gone`, being unregistered, the kqueues' own
+ * numbers, and closed numbers, which stay unwatched as in the old kqueue:
+ * the fresh one's descriptors, opened after this, may take them. A number
+ * that now names a file libkqueue must not be given is always ready.
+ */
+static int queue_everything(struct kqueue_state *s, int gone)
+{
+    int err = 0;
+    for (int fd = 0; err == 0 && fd < s->mask_size; fd++) {
+        uint32_t mask = s->mask[fd];
+        /* A fired ONESHOT is watched for nothing. */
+        if (mask == 0 || (mask & FIRED) || fd == gone || fd == s->kq || fd == s->reserved
+            || is_closed(fd))
+            continue;
+        err = libkqueue_refuses(fd) ? backlog_put(s, fd, POLLUX_REPORT_ALWAYS_READY)
+                                    : queue_mask(s, fd, 0, mask);
+    }
+    for (int q = 0; err == 0 && q < TIMER_QUEUES; q++)
+        if (s->timer_armed[q])
+            err = queue_change(s, (uintptr_t)q, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_NSECONDS,
+                               time_left(s->timer_clock[q], s->timer_deadline[q]), NULL);
+    if (err == 0)
+        err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    return err;
+}
+
+/* How the fresh kqueue took `count` changes: a number closed meanwhile
+ * stays unwatched, as it was in the old one (an EBADF on a number still
+ * open is libkqueue's stale errno, the knote is there); a device epoll
+ * refuses is always ready. Anything else fails the rebuild. */
+static int check_receipts(struct kqueue_state *s, int got, int count)
+{
+    if (got < count)
+        return got < 0 ? got : -EIO;
+    for (int i = 0; i < got; i++) {
+        const struct kevent *r = &s->results[i];
+        int err = (r->flags & EV_ERROR) ? (int)r->data : 0;
+        bool fd_filter = is_fd_filter(r->filter);
+        if (err == 0 || (fd_filter && err == EBADF))
+            continue;
+        if (!fd_filter || !cannot_watch(err))
+            return -err;
+        err = backlog_put(s, (int)r->ident, POLLUX_REPORT_ALWAYS_READY);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/*
+ * Replace the kqueue. libkqueue runs over epoll, which watches (file,
+ * number) pairs: a registered number closed while the file stays open
+ * elsewhere (a dup, a child) leaves a watch in libkqueue's epoll that its
+ * delete cannot reach (epoll_ctl says EBADF, and libkqueue drops its knote
+ * anyway), and kevent() then spins on it inside libkqueue for its whole
+ * timeout (docs/portability.md). Only closing that kqueue drops it.
+ * libkqueue keys a kqueue by its descriptor number, so the fresh one keeps
+ * its own number; the number the core reserved (kernel_fd) is kept open
+ * as a copy of it, so the kernel cannot hand it to the user. On failure
+ * nothing changes.
+ */
+static int replace_kqueue(struct kqueue_state *s, int gone)
+{
+    int first = s->change_count;
+    int err = queue_everything(s, gone);
+    int count = s->change_count - first;
+    int fresh = -1;
+    if (err == 0 && (fresh = kqueue()) < 0)
+        err = -errno;
+    if (err == 0) {
+        fcntl(fresh, F_SETFD, FD_CLOEXEC);
+        err = check_receipts(s, submit_changes_to(s, fresh, first), count);
+    }
+    s->change_count = first;
+    if (err == 0 && dup3(fresh, s->reserved, O_CLOEXEC) < 0)
+        err = -errno;
+    if (err < 0) {
+        if (fresh >= 0)
+            close(fresh);
+        return err;
+    }
+    int old = s->kq;
+    s->kq = fresh; /* before wake_sent is read: see kqueue_backend_wake */
+    if (atomic_load(&s->wake_sent))
+        trigger(fresh); /* a wake the old kqueue had not reported */
+    if (old != s->reserved)
+        close(old);
+    s->change_count = 0; /* meant for the old kqueue: the fresh one has it all */
+    return 0;
+}
+
+/* Keep the number the user just closed from the descriptors the fresh
+ * kqueue opens (libkqueue opens more as knotes are added): a caller may
+ * reuse it (dup2 onto it) after unregister, as if pollux opened nothing.
+ * F_DUPFD takes the number only if it is still free. */
+static int rebuild(struct kqueue_state *s, int gone)
+{
+    int hold = gone >= 0 ? fcntl(s->reserved, F_DUPFD_CLOEXEC, gone) : -1;
+    if (hold >= 0 && hold != gone) { /* taken meanwhile: nothing to keep */
+        close(hold);
+        hold = -1;
+    }
+    int err = replace_kqueue(s, gone);
+    if (hold >= 0)
+        close(hold);
+    return err;
+}
+
+/* A closed number (the user closed it before unregistering): whether its
+ * file is still open elsewhere cannot be told, so the kqueue is rebuilt
+ * each time; when that fails, the next wait tries again. */
+static void forget_closed(struct kqueue_state *s, int fd)
+{
+    s->rebuild_due = rebuild(s, fd) < 0;
+}
+#endif
+
 /* 1 for a file or directory, 0 for anything else, or -errno. Both are
  * always ready for poll(2); kqueue's vnode filters mean something else
  * (bytes left before the end), so the core reports them itself. */
@@ -308,6 +489,8 @@ static int flush_mask(struct kqueue_state *s, int fd, uint32_t mask, int first)
 static int kqueue_backend_add(void *state, int fd, uint32_t mask)
 {
     struct kqueue_state *s = state;
+    if (fd == s->kq)
+        return -EBADF; /* the poller's own descriptor since a rebuild */
     backlog_forget(s, fd);
     int file = is_file(fd);
     if (file != 0)
@@ -346,17 +529,22 @@ static int kqueue_backend_add(void *state, int fd, uint32_t mask)
  * (docs/decisions.md), and libkqueue keeps its knote of a closed number, so a re-add would
  * change that knote and leave the new file unwatched; and EV_ADD on an
  * existing knote keeps the EV_ONESHOT and EV_CLEAR it was created with.
- * The core batches modifies and removals for the next wait (ops.batched),
- * which hands them to the kernel with its kevent() call; it applies them
- * at once (mod, del) when the poller is nested through pollux_fileno():
- * the outer loop polls the kqueue descriptor, which only shows what the
- * kernel has been told. Queues the changes: 0, POLLUX_ADD_ALWAYS_READY or
- * -errno (then nothing is queued).
+ * The core batches modifies for the next wait (ops.batched), which hands
+ * them to the kernel with its kevent() call; it applies them at once (mod)
+ * when the poller is nested through pollux_fileno(): the outer loop polls
+ * the kqueue descriptor, which only shows what the kernel has been told.
+ * Queues the changes: 0, POLLUX_ADD_ALWAYS_READY or -errno (then nothing
+ * is queued).
  */
 static int queue_mod(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
-    if (libkqueue_refuses(fd))
+    if (fd == s->kq)
+        return -EBADF; /* the poller's own descriptor since a rebuild */
+    if (libkqueue_refuses(fd)) {
+        if (fd < s->mask_size)
+            s->mask[fd] = 0; /* the knote is left alone; the core reports it */
         return POLLUX_ADD_ALWAYS_READY;
+    }
     int first = s->change_count;
     int err = queue_mask(s, fd, old_mask, 0);
     bool file = err == 0 && MODIFY_LOOKS_FOR_FILES && is_file(fd) == 1;
@@ -364,6 +552,8 @@ static int queue_mod(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t
         err = queue_mask(s, fd, 0, mask);
     if (err < 0) {
         s->change_count = first; /* the old watch stays */
+        if (fd < s->mask_size)
+            s->mask[fd] = (uint16_t)old_mask;
         return err;
     }
     return file ? POLLUX_ADD_ALWAYS_READY : 0;
@@ -380,23 +570,27 @@ static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t m
     return r == POLLUX_ADD_ALWAYS_READY ? r : err;
 }
 
-/* Queues the removal (out of memory only leaves a knote the core ignores). */
-static void queue_del(struct kqueue_state *s, int fd, uint32_t old_mask)
-{
-    backlog_forget(s, fd);
-    if (libkqueue_refuses(fd))
-        return; /* a knote of a closed file, which never reports */
-    queue_mask(s, fd, old_mask, 0);
-}
-
-/* A removal at once: before an add of the same number (which hands it
- * over with its own changes, in the same call: libkqueue needs that), or
- * nested through pollux_fileno(). */
+/* Not batched (ops.batched): a removal must find out at once whether the
+ * number was closed (see forget_closed). Queued for the next kevent()
+ * call, which an add of the same number makes at once. */
 static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
 {
     struct kqueue_state *s = state;
-    queue_del(s, fd, old_mask);
-    if (s->fileno_used)
+    backlog_forget(s, fd);
+    if (fd < s->mask_size)
+        s->mask[fd] = 0;
+    if (fd == s->kq || fd == s->reserved)
+        return; /* a kqueue took the number the user closed: nothing of theirs */
+#ifdef HAVE_LIBKQUEUE
+    if (is_closed(fd)) {
+        forget_closed(s, fd);
+        return;
+    }
+#endif
+    if (libkqueue_refuses(fd))
+        return; /* a knote of a closed file, which never reports */
+    /* Out of memory here only leaves a knote the core ignores. */
+    if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
         flush_now(s, s->change_count); /* errors: the fd was closed */
 }
 
@@ -405,7 +599,7 @@ static int take_change(struct kqueue_state *s, const struct pollux_change *c)
 {
     int r = 0;
     if (c->new_mask == 0)
-        queue_del(s, c->fd, c->old_mask);
+        kqueue_backend_del(s, c->fd, c->old_mask);
     else if (c->old_mask == 0)
         r = kqueue_backend_add(s, c->fd, c->new_mask);
     else
@@ -452,7 +646,7 @@ static uint32_t readiness(const struct kevent *k)
         /* The peer shut down its writing half; for a pipe or a tty there
          * is no other half, so it is a hang-up (as epoll and poll say).
          * Asked at the time, not at register: the number may name another
-         * file since (docs/decisions.md). */
+         * file since (decision 1). */
         if (eof)
             bits |= is_socket(fd) ? POLLUX_RDHUP : POLLUX_HUP;
     } else if (k->filter == EVFILT_WRITE) {
@@ -493,6 +687,8 @@ static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int
         ev = &s->backlog[s->backlog_count++];
     }
     *ev = (struct pollux_report){ .fd = fd, .kind = kind, .events = bits };
+    if (kind == POLLUX_REPORT_ALWAYS_READY && fd < s->mask_size)
+        s->mask[fd] = 0; /* the core reports it from now on */
     if (fd >= 0) {
         int err = reserve_slots(s, fd);
         if (err < 0)
@@ -528,13 +724,16 @@ static int take_error(struct kqueue_state *s, const struct kevent *k, struct pol
 /* kqueue's ONESHOT is per filter: when one filter of a ONESHOT
  * registration with both fires, delete the other, or a level-triggered
  * sibling would wake every wait. Handed over with the next kevent(). */
-static void drop_oneshot_sibling(struct kqueue_state *s, const struct kevent *k)
+static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
 {
     uint32_t mask = (uint32_t)(uintptr_t)k->udata;
-    if (!(mask & POLLUX_ONESHOT) || !wants_read(mask) || !(mask & POLLUX_WRITE))
+    int fd = (int)k->ident;
+    if (!(mask & POLLUX_ONESHOT))
         return;
-    if (libkqueue_refuses((int)k->ident))
-        return; /* see libkqueue_refuses(): the core drops what it reports */
+    if (fd < s->mask_size && s->mask[fd] != 0)
+        s->mask[fd] |= FIRED;
+    if (!wants_read(mask) || !(mask & POLLUX_WRITE) || libkqueue_refuses(fd))
+        return;
     short other = k->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
     /* Out of memory: the core still drops what the sibling reports. */
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
@@ -553,14 +752,17 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
             if (!timer_seen)
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_TIMER, 0);
             timer_seen = true;
+            if (k->ident < TIMER_QUEUES)
+                s->timer_armed[k->ident] = false; /* EV_ONESHOT: gone */
 #ifdef EVFILT_USER
         } else if (k->filter == EVFILT_USER) {
             if (!wake_seen)
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
             wake_seen = true;
+            atomic_store(&s->wake_sent, false);
 #endif
         } else {
-            drop_oneshot_sibling(s, k);
+            oneshot_fired(s, k);
             err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_READY, readiness(k));
         }
         if (err < 0)
@@ -584,7 +786,8 @@ static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 
 /* Room for `room` results and as many merged events in the backlog, made
  * before the call: the kernel consumes what it reports (ONESHOT,
- * EV_CLEAR), so no taken event may be lost to -ENOMEM afterwards. */
+ * EV_CLEAR, error entries), so no taken event may be lost to -ENOMEM
+ * afterwards. */
 static int reserve_room(struct kqueue_state *s, int room)
 {
     int err = pollux_grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
@@ -606,9 +809,14 @@ static int reserve_room(struct kqueue_state *s, int room)
  */
 static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n, int64_t timeout_ns)
 {
-    /* A descriptor has up to two filters: ask for enough to merge them,
-     * plus room for an error entry per queued change. */
-    int room = 2 * (max - *n) + s->change_count;
+    /* No more results than there is room for, although a descriptor's two
+     * filters merge into one event: a level-triggered report kept for
+     * later would be stale by then (the file may have been drained), and
+     * the kernel moves each level-triggered knote it returns behind the
+     * others, so one that is left unretrieved goes first next time (the
+     * rotation the wait must have). The queued changes' error entries
+     * fit too: the wait hands them over alone when they would not. */
+    int room = max - *n;
     int err = reserve_room(s, room);
     if (err < 0)
         return err; /* the changes stay queued */
@@ -659,12 +867,18 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
 {
     struct kqueue_state *s = state;
     int n = 0;
+#ifdef HAVE_LIBKQUEUE
+    if (s->rebuild_due)
+        forget_closed(s, -1);
+#endif
     int err = take_batch(s, batch);
     if (err < 0 && batch->taken == 0)
         return err;
 
     /* What an earlier wait retrieved but had no room for goes first: the
-     * kernel has already consumed it (ONESHOT, EV_CLEAR). */
+     * kernel has already consumed it. Only the error entries of changes
+     * handed over alone can be more than fit (see scan), and the kernel
+     * reports those once. */
     if (s->backlog_count > 0) {
         n = s->backlog_count < max ? s->backlog_count : max;
         memcpy(out, s->backlog, (size_t)n * sizeof *out);
@@ -686,14 +900,15 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
 
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
-    err = CHANGES_ON_THEIR_OWN && s->change_count > 0
-                  ? hand_over_changes(s, out, max, &n)
-                  : scan(s, out, max, &n, timeout_ns);
-    if (err == SCAN_SKIPPED)
+    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
+    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
+    if (err == SCAN_SKIPPED && n < max)
         err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
+    else if (err == SCAN_SKIPPED)
+        err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
-    /* Nested through pollux_fileno(): the siblings go now (see mod). */
+    /* Nested through pollux_fileno(): the siblings go now. */
     if (s->fileno_used && s->change_count > 0)
         flush_now(s, s->change_count);
     return err < 0 && n == 0 ? err : n;
@@ -720,29 +935,41 @@ static int kqueue_backend_fileno(void *state)
 static int kqueue_backend_timer_arm(void *state, int queue, clockid_t clock, int64_t deadline_ns)
 {
     struct kqueue_state *s = state;
-    int64_t left = deadline_ns - pollux_clock_now_ns(clock);
-    if (left < 1)
-        left = 1;
     int first = s->change_count;
     int err = queue_change(s, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-                           NOTE_NSECONDS, left, NULL);
-    return err < 0 ? err : flush_now(s, first);
+                           NOTE_NSECONDS, time_left(clock, deadline_ns), NULL);
+    err = err < 0 ? err : flush_now(s, first);
+    if (err == 0 && queue < TIMER_QUEUES) {
+        s->timer_armed[queue] = true;
+        s->timer_clock[queue] = clock;
+        s->timer_deadline[queue] = deadline_ns;
+    }
+    return err;
 }
 
 #ifdef EVFILT_USER
+/* wake_sent is set before the kqueue is read, and rebuild() reads it after
+ * publishing the fresh kqueue: either this call reads the fresh one, or
+ * rebuild() fires it. A kqueue closed under this call is tried again. */
 static int kqueue_backend_wake(void *state)
 {
     struct kqueue_state *s = state;
-    struct kevent trigger;
-    EV_SET(&trigger, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
-    return kevent(s->kq, &trigger, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+    atomic_store(&s->wake_sent, true);
+    int kq, err;
+    do {
+        kq = s->kq;
+        err = trigger(kq);
+    } while (err < 0 && kq != s->kq);
+    if (err < 0)
+        atomic_store(&s->wake_sent, false);
+    return err;
 }
 #endif
 
 static int kqueue_backend_kernel_fd(const void *state)
 {
     const struct kqueue_state *s = state;
-    return s->kq;
+    return s->reserved;
 }
 
 const struct backend_ops pollux_backend_kqueue = {
@@ -753,7 +980,7 @@ const struct backend_ops pollux_backend_kqueue = {
     /* A pipe whose reader is gone is EV_EOF on the write filter: HUP. */
     .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
     .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
-    .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_DEL | POLLUX_BATCH_RECHECK,
+    .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,

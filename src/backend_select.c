@@ -5,7 +5,8 @@
  * fd_set, so descriptors >= FD_SETSIZE work where the kernel allows it
  * (Linux does), and glibc's fortified FD_SET, which aborts on them, is
  * never used. select() fails as a whole with EBADF when one descriptor
- * was closed; that one is then found and reported as closed.
+ * was closed; that one is then found and reported as closed, and the
+ * others are asked for again without it, so that none is left out.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -156,18 +157,6 @@ static int kernel_wait(struct select_state *s, int64_t timeout_ns)
                    (fd_set *)s->got[SET_EXCEPT], timeout_ns < 0 ? NULL : &ts, NULL);
 }
 
-/* select() said EBADF: report every registered number that is closed. */
-static int report_closed(struct select_state *s, struct pollux_report *out, int max)
-{
-    int n = 0;
-    for (int fd = 0; fd <= s->max_fd && n < max; fd++) {
-        if (registered(s, fd) && !pollux_fd_is_open(fd)) {
-            out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_CLOSED };
-        }
-    }
-    return n;
-}
-
 static uint32_t readiness(const struct select_state *s, int fd)
 {
     uint32_t bits = 0;
@@ -180,16 +169,10 @@ static uint32_t readiness(const struct select_state *s, int fd)
     return bits;
 }
 
-/* Nothing is batched (ops.batched is 0): the batch is always empty. */
-static int select_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
-                              int max, int64_t timeout_ns)
+/* Store up to max of the `ready` descriptors select() left in got[],
+ * starting where the last scan stopped, so that each gets its turn. */
+static int scan_ready(struct select_state *s, struct pollux_report *out, int max, int ready)
 {
-    (void)batch;
-    struct select_state *s = state;
-    int ready = kernel_wait(s, timeout_ns);
-    if (ready < 0)
-        return errno == EBADF ? report_closed(s, out, max) : -errno;
-
     int n = 0, span = s->max_fd + 1;
     int start = pollux_rotation_start(s->next, span);
     for (int k = 0; k < span && n < max && ready > 0; k++) {
@@ -201,6 +184,55 @@ static int select_backend_wait(void *state, struct pollux_batch *batch, struct p
         s->next = fd + 1;
     }
     return n;
+}
+
+static bool closed_number(const struct select_state *s, int fd)
+{
+    return registered(s, fd) && !pollux_fd_is_open(fd);
+}
+
+/*
+ * select() said EBADF, as a whole: it said nothing of the descriptors that
+ * are ready. Ask again without blocking, without the closed numbers, and
+ * report what is ready first, then the closed numbers as closed in
+ * the room left: a wait with room left then holds everything ready, and a
+ * closed number the core has not been told about yet stays in the sets,
+ * to be found again by the next wait.
+ */
+static int wait_after_ebadf(struct select_state *s, struct pollux_report *out, int max)
+{
+    int span = s->max_fd + 1;
+    size_t bytes = (size_t)(span / WORD_BITS + 1) * sizeof(word_t);
+    for (int k = 0; k < SET_COUNT; k++)
+        memcpy(s->got[k], s->want[k], bytes);
+    for (int fd = 0; fd < span; fd++)
+        if (closed_number(s, fd))
+            for (int k = 0; k < SET_COUNT; k++)
+                bit_put(s->got[k], fd, false);
+    struct timespec zero = { 0, 0 };
+    int ready = pselect(span, (fd_set *)s->got[SET_READ], (fd_set *)s->got[SET_WRITE],
+                        (fd_set *)s->got[SET_EXCEPT], &zero, NULL);
+    if (ready < 0 && errno != EBADF)
+        return -errno; /* EBADF again: closed meanwhile, found below */
+    int n = ready > 0 ? scan_ready(s, out, max, ready) : 0;
+    for (int fd = 0; fd < span && n < max; fd++) {
+        if (closed_number(s, fd)) {
+            out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_CLOSED };
+        }
+    }
+    return n;
+}
+
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int select_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
+{
+    (void)batch;
+    struct select_state *s = state;
+    int ready = kernel_wait(s, timeout_ns);
+    if (ready < 0)
+        return errno == EBADF ? wait_after_ebadf(s, out, max) : -errno;
+    return scan_ready(s, out, max, ready);
 }
 
 const struct backend_ops pollux_backend_select = {

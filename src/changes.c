@@ -93,7 +93,7 @@ int pollux_change(pollux *p, int fd, uint32_t have, uint32_t wanted)
     if (have == 0 && wanted == 0)
         return 0;
     uint32_t kind = kind_of(have, wanted);
-    bool batched = (p->ops->batched & kind) && !p->fileno_used;
+    bool batched = (p->ops->batched & kind) && !p->nested;
     /* register says -EBADF now, not at the next wait. */
     if (batched && kind == POLLUX_BATCH_ADD && !pollux_fd_is_open(fd))
         return -EBADF;

@@ -21,7 +21,10 @@
  * epoll cannot watch regular files, so nothing in its set would make
  * pollux_fileno() readable for them. The ready flag, an internal eventfd
  * in the set, is kept signalled while any of them is armed. Returns 0 or
- * the error of opening the flag (tried again at the next call).
+ * the error of opening the flag while it is needed (tried again at the
+ * next call). Once pollux_fileno() was asked for, the flag is opened even
+ * before it is needed, so that a later shortage of descriptors cannot
+ * leave it missing.
  */
 int pollux_sync_ready_flag(pollux *p)
 {
@@ -29,15 +32,12 @@ int pollux_sync_ready_flag(pollux *p)
         return 0;
     bool armed = pollux_always_ready_any_armed(p) || pollux_timers_pending(p);
     struct pollux_channel *flag = &p->ready_flag;
-    if (armed && flag->read_fd < 0) {
+    if ((armed || p->nested) && flag->read_fd < 0) {
         int err = pollux_channel_open(flag);
-        if (err < 0)
-            return err;
-        err = pollux_fdtable_watch_internal(p, flag->read_fd, FD_READY_FLAG);
-        if (err < 0) {
+        if (err == 0 && (err = pollux_fdtable_watch_internal(p, flag->read_fd, FD_READY_FLAG)) < 0)
             pollux_channel_close(flag);
-            return err;
-        }
+        if (err < 0)
+            return armed ? err : 0; /* not needed yet: tried again next time */
     }
     if (armed)
         return pollux_channel_signal(flag);

@@ -40,7 +40,7 @@ enum fd_role {
 /* Per-slot state flags. */
 #define FD_DISARMED     0x01u /* a ONESHOT registration that has fired */
 #define FD_ALWAYS_READY 0x02u /* the kernel refused it as always ready (epoll + regular file) */
-#define FD_CLOSED       0x04u /* the backend saw the number closed (POLLNVAL/EBADF) */
+#define FD_CLOSED       0x04u /* seen closed (POLLNVAL, EBADF, an always-ready file gone) */
 #define FD_FLAGS_ALL    0x07u /* keeps ~FLAG within the 3-bit field */
 
 /*
@@ -84,7 +84,9 @@ struct pollux {
     /* The change list (changes.c): pending changes, one per fd. */
     struct pollux_change *changes;
     int changes_count, changes_size;
-    bool fileno_used; /* nested in another loop: nothing waits for a batch */
+    /* pollux_fileno() succeeded, nested in another loop: nothing waits for
+     * a batch, and the ready flag stays open. */
+    bool nested;
 
     struct fd_entry *fds;      /* indexed by descriptor number */
     void **fd_data;            /* the user's pointers, indexed likewise */
@@ -104,7 +106,8 @@ struct pollux {
 
     struct pollux_channel wake;
     /* Kept readable while always-ready files are armed, so that
-     * pollux_fileno() polls readable for them too; opened on first need. */
+     * pollux_fileno() polls readable for them too; opened on first need,
+     * or by pollux_fileno() (nested), and then kept. */
     struct pollux_channel ready_flag;
     struct pollux_timers *timers; /* NULL until the first timer is created */
 };

@@ -81,6 +81,10 @@ static void forget_kernel_state(pollux *p)
             if (e->flags & FD_ALWAYS_READY)
                 pollux_always_ready_remove(p, fd);
             e->flags |= FD_CLOSED;
+        } else {
+            /* Open again since a wait saw it closed: like every open
+             * number, watched again for the file it names now. */
+            e->flags &= ~FD_CLOSED & FD_FLAGS_ALL;
         }
     }
 }

@@ -218,6 +218,28 @@ POLLUX_API pollux_backend pollux_backend_of(const pollux *p)
     return p != NULL ? p->id : POLLUX_BACKEND_AUTO;
 }
 
+/*
+ * The caller is about to poll the descriptor instead of calling
+ * pollux_wait(): open now what a shortage of descriptors left for the next
+ * wait to retry (the ready flag, kept open from now on, and the timer
+ * sources), so that it polls readable for everything there is to report;
+ * and from now on tell the kernel every change at once, since the outer
+ * loop sees only what the kernel has been told.
+ */
+static int prepare_nesting(pollux *p)
+{
+    bool was_nested = p->nested;
+    p->nested = true;
+    int err = pollux_sync_ready_flag(p);
+    if (err < 0) {
+        if (p->ready_flag.read_fd < 0)
+            p->nested = was_nested;
+        return err;
+    }
+    pollux_changes_flush(p);
+    return pollux_timers_arm_sources(p);
+}
+
 POLLUX_API int pollux_fileno(const pollux *p)
 {
     if (p == NULL)
@@ -226,14 +248,11 @@ POLLUX_API int pollux_fileno(const pollux *p)
         return -ENOTSUP;
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
-    /* Nested in another loop, which polls the kernel object: from now on
-     * the kernel is told every change at once (the poller was created
-     * mutable; the API takes it const for a query without visible effect). */
-    pollux *nested = (pollux *)p;
-    if (!nested->fileno_used) {
-        nested->fileno_used = true;
-        pollux_changes_flush(nested);
-    }
+    /* const in the API: what it changes is the poller's internal state.
+     * Every poller comes from pollux_new(), never an object defined const. */
+    int err = prepare_nesting((pollux *)p);
+    if (err < 0)
+        return err;
     return p->ops->fileno(p->backend);
 }
 
