@@ -1,9 +1,22 @@
 /*
- * backend.h - the internal interface every backend implements.
+ * backend.h - the contract between the core and a backend.
  *
- * A backend only talks to the kernel. The core (pollux.c) owns argument
+ * A backend only talks to the kernel; the core owns the rules (argument
  * checks, the fd table, ONESHOT emulation, paused registrations, the
- * HUP/ERR rules and fairness between sources the kernel does not rotate.
+ * HUP/ERR rules, fairness between its own sources). docs/internals.md
+ * explains how to write a backend; in short:
+ *
+ *  - One file, src/backend_<name>.c, compiled only where meson's probe
+ *    found the kernel interface. It includes this header and the small
+ *    helpers (util.h, poll_events.h, clock.h), never the core's headers.
+ *  - Its hooks receive only its own state (what init() stored), never the
+ *    poller; it calls nothing in the core.
+ *  - What it can do is declared as data in its backend_ops (modes, events,
+ *    what it reports, capabilities); the core and the tests read them.
+ *  - It hands back typed reports (struct pollux_report), and add()/mod()
+ *    answer with enum pollux_add_result or -errno.
+ *  - Its kernel quirks stay in its file.
+ *  - It gets one row in registry.c and one probe in meson.build.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -15,105 +28,148 @@
 
 #include "pollux.h"
 
-/*
- * The bits a backend sees in a mask: POLLUX_READ, _WRITE, _PRI, _RDHUP and
- * the modes it declares in native_modes (never a mode it did not declare).
- * The core only hands a backend a mask with at least one event bit.
- */
+/* The interest bits a backend may be handed: POLLUX_READ, _WRITE, _PRI,
+ * _RDHUP. With them come only the modes the backend declares in
+ * native_modes. The core never hands over a mask without an event bit. */
 #define BACKEND_EVENT_BITS (POLLUX_READ | POLLUX_WRITE | POLLUX_PRI | POLLUX_RDHUP)
+/* The registration modes: ONESHOT, EDGE, EXCLUSIVE. */
 #define BACKEND_MODE_BITS  (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE)
 
-/* add() result: the kernel refuses to watch this descriptor because it is
- * always ready (epoll and regular files); the core reports it itself. */
-#define BACKEND_ALWAYS_READY 1
-
-/* Readiness bit a backend may report: the descriptor is no longer open
- * (POLLNVAL, or select's EBADF). The core drops the kernel registration and
- * keeps the user's, so that unregister and modify still work. */
-#define BACKEND_NVAL 0x8000u
-
-/* Readiness bit a backend may report: a deferred change found that the
- * number now names a file the kernel will not watch (epoll and a regular
- * file); the core reports it as always ready from now on. */
-#define BACKEND_ALWAYS_READY_NOW 0x4000u
-
-/* How timer.c makes the wait end at the next timer deadline. */
-enum timer_source_kind {
-    TIMER_SOURCE_TIMERFD, /* a timerfd per clock, watched like any fd (Linux) */
-    TIMER_SOURCE_BACKEND, /* the backend's own, through timer_arm() (kqueue) */
-    TIMER_SOURCE_TIMEOUT  /* none: the wait's timeout is shortened */
+/* What add() and mod() answer, besides -errno. */
+enum pollux_add_result {
+    POLLUX_ADD_WATCHED = 0,  /* the kernel watches the descriptor */
+    POLLUX_ADD_ALWAYS_READY, /* the kernel refuses it as always ready (epoll
+                              * and a regular file): the core reports it */
 };
 
-struct backend_ops {
-    pollux_backend id;
-    const char *name;
+/* What one report from wait() is about. */
+enum pollux_report_kind {
+    POLLUX_REPORT_READY,        /* fd is ready: events holds POLLUX_READ, _WRITE,
+                                 * _PRI, _RDHUP, _HUP, _ERR */
+    POLLUX_REPORT_CLOSED,       /* fd is no longer open (POLLNVAL, EBADF): the core
+                                 * stops watching it, keeps the registration */
+    POLLUX_REPORT_ALWAYS_READY, /* a deferred check found that fd now names a file
+                                 * the kernel refuses: the core reports it itself */
+    POLLUX_REPORT_WAKE,         /* the backend's own wake-up (ops->wake) */
+    POLLUX_REPORT_TIMER,        /* the backend's own timer (ops->timer_arm); fd is
+                                 * the timer queue */
+};
 
+struct pollux_report {
+    int fd;
+    uint32_t kind;   /* enum pollux_report_kind */
+    uint32_t events; /* POLLUX_REPORT_READY only */
+};
+
+/*
+ * The change list. The core records each descriptor's pending interest
+ * change (one per fd: where the backend is, where it is to go) and, for
+ * the kinds of change the backend declares in `batched`, hands them over
+ * in one batch with the next wait instead of calling add/mod/del at once.
+ * old_mask 0 is an add, new_mask 0 a removal, equal masks without ONESHOT
+ * or EDGE a recheck (the number may name another file since: watch that
+ * one), anything else a modify.
+ */
+struct pollux_change {
+    int fd;
+    uint16_t old_mask;
+    uint16_t new_mask;
+};
+
+struct pollux_batch {
+    const struct pollux_change *changes;
+    int count;
+    int taken; /* set by wait(): how many, from the first, it applied */
+};
+
+/* Kinds of change (backend_ops.batched). */
+#define POLLUX_BATCH_ADD     0x1u
+#define POLLUX_BATCH_MOD     0x2u
+#define POLLUX_BATCH_DEL     0x4u
+#define POLLUX_BATCH_RECHECK 0x8u
+
+/* How timer.c makes the wait end at the next timer deadline. */
+enum pollux_timer_source_kind {
+    POLLUX_TIMER_SOURCE_TIMERFD, /* a timerfd per clock, watched like any fd (Linux);
+                                  * falls back to TIMEOUT where there is none */
+    POLLUX_TIMER_SOURCE_BACKEND, /* the backend's own, through timer_arm() (kqueue) */
+    POLLUX_TIMER_SOURCE_TIMEOUT  /* none: the wait's timeout is shortened */
+};
+
+/* Capabilities (backend_ops.caps). */
+#define POLLUX_CAP_PIPE_ERR   0x1u /* a pipe whose reader is gone reports ERR to its
+                                    * writer (kqueue says HUP) */
+#define POLLUX_CAP_CLOCK_SET  0x2u /* its own timer (timer_arm) also fires when the
+                                    * wall clock is set */
+
+struct backend_ops {
     /* Modes the kernel implements itself. The core emulates ONESHOT for a
      * backend without it, refuses EDGE with -ENOTSUP, and drops EXCLUSIVE
      * (a hint). */
     uint32_t native_modes;
-
     /* The interest bits (BACKEND_EVENT_BITS) the kernel can watch at all;
      * the core refuses the others with -ENOTSUP rather than never report. */
     uint32_t events;
+    /* Which of POLLUX_HUP, POLLUX_ERR, POLLUX_RDHUP it can report at all
+     * (select reports none of them). */
+    uint32_t reports;
+    /* POLLUX_CAP_* */
+    uint32_t caps;
+    /* POLLUX_BATCH_*: the changes it takes in the batch handed to wait();
+     * the others (and all of them once the poller is nested through
+     * pollux_fileno()) come at once through add/mod/del. A batched add is
+     * only queued for a number that is open. */
+    uint32_t batched;
+    enum pollux_timer_source_kind timer_source;
 
-    /* TIMER_SOURCE_TIMERFD falls back to TIMEOUT where there is no timerfd. */
-    enum timer_source_kind timer_source;
-
-    /* Create the kernel object; store private state in p->backend. */
-    int (*init)(pollux *p);
+    /* Create the kernel object and the backend's state (*state). 0 or
+     * -errno, with nothing left behind. */
+    int (*init)(void **state);
     /* Release everything init() made. Must not touch user descriptors. */
-    void (*destroy)(pollux *p);
+    void (*destroy)(void *state);
 
-    /* Start watching fd with mask. 0, BACKEND_ALWAYS_READY, or -errno
-     * (-EBADF when fd is not open). */
-    int (*add)(pollux *p, int fd, uint32_t mask);
+    /* Start watching fd with mask: POLLUX_ADD_WATCHED,
+     * POLLUX_ADD_ALWAYS_READY, or -errno (-EBADF when fd is not open). */
+    int (*add)(void *state, int fd, uint32_t mask);
     /* Change the mask of a watched fd; also re-arms a native ONESHOT and
      * must re-establish the watch when the number now names another file
-     * (which the backend may check at its next wait). Returns 0,
-     * BACKEND_ALWAYS_READY when that file is one the kernel refuses as
-     * always ready, or -errno. */
-    int (*mod)(pollux *p, int fd, uint32_t old_mask, uint32_t mask);
-    /* Stop watching fd. Must succeed (return 0) when fd was closed. */
-    int (*del)(pollux *p, int fd, uint32_t old_mask);
+     * (which the backend may check at its next wait, then reporting
+     * POLLUX_REPORT_ALWAYS_READY or _CLOSED for it). Answers as add(); a
+     * failure leaves the old watch. */
+    int (*mod)(void *state, int fd, uint32_t old_mask, uint32_t mask);
+    /* Stop watching fd. Must succeed when fd was closed. */
+    void (*del)(void *state, int fd, uint32_t old_mask);
 
     /*
-     * Wait up to timeout_ns (< 0 forever, 0 not at all, rounded up to the
-     * kernel's granularity) and store at most max reports in out[]: fd and
-     * readiness in POLLUX_* bits (READ WRITE PRI RDHUP HUP ERR, or
-     * BACKEND_NVAL); count and data are the core's. Returns the number
-     * stored, 0 on timeout (early returns are allowed: the core retries),
-     * or -errno (-EINTR). When more descriptors are ready than max, the
-     * backend must rotate so that every one is reported in turn.
+     * Apply the batch's changes (setting batch->taken; those not taken come
+     * again with the next wait), then wait up to timeout_ns (< 0 forever,
+     * 0 not at all, rounded up to the kernel's granularity) and store at
+     * most max reports in out[]. A batched change that finds its number
+     * closed is reported POLLUX_REPORT_CLOSED, one that finds a file the
+     * kernel refuses POLLUX_REPORT_ALWAYS_READY.
+     * Returns the number stored, 0 on timeout (early returns are allowed:
+     * the core retries), or -errno (-EINTR). When more descriptors are
+     * ready than max, the backend must rotate so that every one is
+     * reported in turn (util.h's rotation helper).
      */
-    int (*wait)(pollux *p, pollux_event *out, int max, int64_t timeout_ns);
+    int (*wait)(void *state, struct pollux_batch *batch, struct pollux_report *out, int max,
+                int64_t timeout_ns);
 
-    /* The kernel object's descriptor, or NULL when there is none. */
-    int (*fileno)(const pollux *p);
-
-    /* The descriptor init() opened for the kernel object, pollable or not;
-     * NULL when there is none. No side effect (unlike fileno on kqueue). */
-    int (*kernel_fd)(const pollux *p);
-
-    /* TIMER_SOURCE_BACKEND only: fire once at deadline_ns on clock for the
-     * timer queue `queue`, replacing what that queue set before. The wait
-     * reports a firing as { .fd = -1, .events = POLLUX_TIMER }. */
-    int (*timer_arm)(pollux *p, int queue, clockid_t clock, int64_t deadline_ns);
-
+    /* Optional: the kernel object's pollable descriptor (pollux_fileno());
+     * NULL where there is none. */
+    int (*fileno)(void *state);
+    /* Optional: the descriptor init() opened, pollable or not, which the
+     * core keeps out of the user's hands. No side effect (unlike fileno on
+     * kqueue). NULL where there is none. */
+    int (*kernel_fd)(const void *state);
+    /* POLLUX_TIMER_SOURCE_BACKEND only: fire once at deadline_ns on clock
+     * for the timer queue `queue`, replacing what that queue set before;
+     * wait() then reports POLLUX_REPORT_TIMER. */
+    int (*timer_arm)(void *state, int queue, clockid_t clock, int64_t deadline_ns);
     /* Optional: the backend's own wake-up (kqueue's EVFILT_USER), set up by
-     * init(). Must be async-signal-safe. The wait reports it as
-     * { .fd = -1, .events = POLLUX_WAKE }. NULL: the core's wake channel. */
-    int (*wake)(pollux *p);
+     * init(); must be async-signal-safe; wait() then reports
+     * POLLUX_REPORT_WAKE. NULL: the core's wake channel. */
+    int (*wake)(void *state);
 };
-
-/* One per backend file; each is defined only where meson compiled it. */
-extern const struct backend_ops backend_select;
-extern const struct backend_ops backend_poll;
-extern const struct backend_ops backend_epoll;
-extern const struct backend_ops backend_kqueue;
-extern const struct backend_ops backend_devpoll;
-
-/* The backends compiled into this build; NULL where not compiled. */
-const struct backend_ops *backend_lookup(pollux_backend id);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * backend_epoll.c - Linux epoll(7).
  *
- * ONESHOT, EDGE and EXCLUSIVE are native. Regular files make epoll_ctl
- * fail with EPERM; the core reports them as always ready instead.
+ * ONESHOT, EDGE and EXCLUSIVE are native; an EXCLUSIVE watch cannot be
+ * modified, so it is removed and added again. Regular files make
+ * epoll_ctl fail with EPERM; the core reports them as always ready
+ * instead.
  *
  * epoll watches (file, number) pairs and forgets one only when the file's
  * last descriptor is closed. A registered number closed while a dup or a
@@ -25,8 +27,9 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "grow.h"
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
+#include "util.h"
 
 /* One epoll_wait() never asks for more than this: fairness comes from the
  * kernel, which rotates level-triggered entries it has reported. */
@@ -37,16 +40,21 @@ struct epoll_state {
     bool have_pwait2; /* cleared when the kernel says ENOSYS */
     int buffer_size;
     struct epoll_event *buffer;
-    /* Numbers whose unchanged mask is to be checked at the next wait. */
-    int *recheck;
-    int recheck_count, recheck_size;
-    uint8_t *rechecking; /* indexed by fd: on the recheck list */
-    int rechecking_size;
+    /* Numbers a rebuild found naming a file epoll refuses: reported as
+     * always ready by the next wait. */
+    int *refused;
+    int refused_count, refused_size;
     /* Indexed by fd: the tag of the number's current watch; reports with
      * another tag come from a watch left behind by a closed number. */
     uint32_t *tag;
     int tag_size;
+    /* Indexed by fd: the mask of its watch (0: none), with FIRED once a
+     * ONESHOT watch has reported; what a rebuild puts back. */
+    uint16_t *mask;
+    int mask_size;
 };
+
+#define FIRED 0x8000u
 
 static uint32_t to_epoll(uint32_t mask)
 {
@@ -73,14 +81,20 @@ static uint32_t from_epoll(uint32_t ev)
     return bits;
 }
 
-static uint64_t tagged(int fd, uint32_t tag)
+/* A watch's data: its tag, its number, and whether it is ONESHOT (the top
+ * bit of the number's half, which a descriptor never uses), so that the
+ * wait knows without looking anything up. */
+#define DATA_ONESHOT 0x80000000u
+
+static uint64_t tagged(int fd, uint32_t tag, uint32_t mask)
 {
-    return (uint64_t)tag << 32 | (uint32_t)fd;
+    uint32_t low = (uint32_t)fd | (mask & POLLUX_ONESHOT ? DATA_ONESHOT : 0);
+    return (uint64_t)tag << 32 | low;
 }
 
 static int ctl(struct epoll_state *s, int op, int fd, uint32_t mask, uint32_t tag)
 {
-    struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, tag) };
+    struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, tag, mask) };
     return epoll_ctl(s->epfd, op, fd, &ev) == 0 ? 0 : -errno;
 }
 
@@ -93,12 +107,14 @@ static int ctl_tagged(struct epoll_state *s, int op, int fd, uint32_t mask)
 {
     uint32_t next = s->tag[fd] + 1;
     int r = ctl(s, op, fd, mask, next);
-    if (r == 0 || r == -EPERM || r == -EBADF)
+    if (r == 0 || r == -EPERM || r == -EBADF) {
         s->tag[fd] = next;
+        s->mask[fd] = r == 0 ? (uint16_t)mask : 0;
+    }
     return r;
 }
 
-static int epoll_backend_init(pollux *p)
+static int epoll_backend_init(void **state)
 {
     struct epoll_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -112,18 +128,18 @@ static int epoll_backend_init(pollux *p)
 #ifdef HAVE_EPOLL_PWAIT2
     s->have_pwait2 = true;
 #endif
-    p->backend = s;
+    *state = s;
     return 0;
 }
 
-static void epoll_backend_destroy(pollux *p)
+static void epoll_backend_destroy(void *state)
 {
-    struct epoll_state *s = p->backend;
+    struct epoll_state *s = state;
     close(s->epfd);
     free(s->buffer);
-    free(s->recheck);
-    free(s->rechecking);
+    free(s->refused);
     free(s->tag);
+    free(s->mask);
     free(s);
 }
 
@@ -131,13 +147,14 @@ static void epoll_backend_destroy(pollux *p)
 static int watch(struct epoll_state *s, int fd, uint32_t mask)
 {
     int r = ctl_tagged(s, EPOLL_CTL_ADD, fd, mask);
-    return r == -EPERM ? BACKEND_ALWAYS_READY : r;
+    return r == -EPERM ? POLLUX_ADD_ALWAYS_READY : r;
 }
 
-static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
+static int epoll_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct epoll_state *s = p->backend;
-    if (grow_array((void **)&s->tag, &s->tag_size, fd + 1, sizeof *s->tag) < 0)
+    struct epoll_state *s = state;
+    if (pollux_grow_array((void **)&s->tag, &s->tag_size, fd + 1, sizeof *s->tag) < 0
+        || pollux_grow_array((void **)&s->mask, &s->mask_size, fd + 1, sizeof *s->mask) < 0)
         return -ENOMEM;
     int r = watch(s, fd, mask);
     if (r == -EEXIST) /* a watch on this very file the core had lost: take it over */
@@ -146,78 +163,48 @@ static int epoll_backend_add(pollux *p, int fd, uint32_t mask)
 }
 
 /*
- * Drop entries that no longer stand for a pending check (the fd was
- * unregistered, or a later entry stands for it), so that a loop of modify,
- * unregister and register between two waits cannot grow the list.
+ * ADD answers EEXIST when this very file is still watched (the watch is
+ * keyed by file and number), and watches the file the number now names
+ * otherwise (docs/decisions.md). It costs the kernel less than MOD, which
+ * polls the file again.
  */
-static void recheck_compact(struct epoll_state *s)
+static int recheck(struct epoll_state *s, int fd, uint32_t mask)
 {
-    int kept = 0;
-    for (int i = 0; i < s->recheck_count; i++) {
-        int fd = s->recheck[i];
-        if (s->rechecking[fd] == 1) {
-            s->rechecking[fd] = 2; /* kept once */
-            s->recheck[kept++] = fd;
-        }
+    int r = watch(s, fd, mask);
+    return r == -EEXIST ? POLLUX_ADD_WATCHED : r;
+}
+
+static void epoll_backend_del(void *state, int fd, uint32_t old_mask);
+
+static int epoll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
+{
+    struct epoll_state *s = state;
+    if ((old_mask | mask) & POLLUX_EXCLUSIVE) {
+        /* epoll refuses to modify an EXCLUSIVE watch: remove and add. */
+        epoll_backend_del(s, fd, old_mask);
+        return epoll_backend_add(s, fd, mask);
     }
-    for (int i = 0; i < kept; i++)
-        s->rechecking[s->recheck[i]] = 1;
-    s->recheck_count = kept;
-}
-
-/* Put fd on the recheck list; 0, or -ENOMEM (then check it now instead). */
-static int recheck_later(struct epoll_state *s, int fd)
-{
-    if (fd < s->rechecking_size && s->rechecking[fd])
-        return 0;
-    if (s->recheck_count == s->recheck_size)
-        recheck_compact(s);
-    if (grow_array((void **)&s->rechecking, &s->rechecking_size, fd + 1, 1) < 0
-        || grow_array((void **)&s->recheck, &s->recheck_size, s->recheck_count + 1, sizeof(int)) < 0)
-        return -ENOMEM;
-    s->rechecking[fd] = 1;
-    s->recheck[s->recheck_count++] = fd;
-    return 0;
-}
-
-static void recheck_forget(struct epoll_state *s, int fd)
-{
-    if (fd < s->rechecking_size)
-        s->rechecking[fd] = 0; /* its list entry is skipped */
-}
-
-static int epoll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
-{
-    struct epoll_state *s = p->backend;
-    /*
-     * An unchanged level-triggered mask changes nothing in the kernel; the
-     * only thing to check is decision 1, that the number still names the
-     * watched file. That check waits for the next wait, which runs all of
-     * them in one tight loop (a loop re-registering every watcher pays
-     * one cheap syscall each, with no other work between them). ONESHOT
-     * and EDGE need MOD's re-arm now.
-     */
-    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE))
-        && recheck_later(s, fd) == 0)
-        return 0;
-    recheck_forget(s, fd); /* MOD re-establishes by itself */
+    /* An unchanged level-triggered mask changes nothing in the kernel; the
+     * only thing to check is that the number still names the watched
+     * file (recheck). ONESHOT and EDGE need MOD's re-arm. */
+    if (old_mask == mask && !(mask & (POLLUX_ONESHOT | POLLUX_EDGE)))
+        return recheck(s, fd, mask);
     int r = ctl_tagged(s, EPOLL_CTL_MOD, fd, mask);
     if (r == -ENOENT) /* the number was closed and now names another file */
-        return epoll_backend_add(p, fd, mask);
+        return epoll_backend_add(s, fd, mask);
     /* MOD refuses a regular file as ADD does: the number now names one. */
-    return r == -EPERM ? BACKEND_ALWAYS_READY : r;
+    return r == -EPERM ? POLLUX_ADD_ALWAYS_READY : r;
 }
 
-static int epoll_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void epoll_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
-    struct epoll_state *s = p->backend;
-    recheck_forget(s, fd);
+    struct epoll_state *s = state;
     /* ENOENT: the kernel forgot the file. EBADF: the number was closed,
      * and a watch left behind (the file open elsewhere) is stale now. */
     ctl(s, EPOLL_CTL_DEL, fd, 0, 0);
     s->tag[fd]++;
-    return 0;
+    s->mask[fd] = 0;
 }
 
 static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
@@ -226,65 +213,94 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
     /* epoll_wait is a little cheaper; pwait2 only when ms would round. */
     bool whole_ms = timeout_ns < 0 || timeout_ns % 1000000 == 0;
     if (s->have_pwait2 && !whole_ms) {
-        struct timespec ts = ns_to_timespec(timeout_ns);
+        struct timespec ts = pollux_ns_to_timespec(timeout_ns);
         int n = epoll_pwait2(s->epfd, s->buffer, max, timeout_ns < 0 ? NULL : &ts, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;
         s->have_pwait2 = false; /* kernel older than 5.11 */
     }
 #endif
-    return epoll_wait(s->epfd, s->buffer, max, ns_to_ms_rounded_up(timeout_ns));
+    return epoll_wait(s->epfd, s->buffer, max, pollux_ns_to_ms_rounded_up(timeout_ns));
+}
+
+static int apply_change(struct epoll_state *s, const struct pollux_change *c)
+{
+    if (c->new_mask == 0) {
+        epoll_backend_del(s, c->fd, c->old_mask);
+        return 0;
+    }
+    if (c->old_mask == 0)
+        return epoll_backend_add(s, c->fd, c->new_mask);
+    return epoll_backend_mod(s, c->fd, c->old_mask, c->new_mask);
 }
 
 /*
- * ADD answers EEXIST when this very file is still watched (the watch is
- * keyed by file and number), and watches the file the number now names
- * otherwise: decision 1. It costs the kernel less than MOD, which polls
- * the file again. A closed number is left alone, as epoll already forgot
- * it; a regular file is reported to the core in out[]. Returns how many
- * reports it stored.
+ * The core's batch: rechecks of unchanged masks, run in one tight loop
+ * just before the wait (a loop re-registering every watcher pays one
+ * cheap syscall each, with no other work between them). A closed number
+ * is left alone, as epoll already forgot it; a regular file is reported.
+ * Returns how many reports it stored.
  */
-static int run_rechecks(pollux *p, struct epoll_state *s, pollux_event *out, int max)
+static int apply_batch(struct epoll_state *s, struct pollux_batch *batch,
+                       struct pollux_report *out, int max)
 {
     int n = 0, i = 0;
-    for (; i < s->recheck_count && n < max; i++) {
-        int fd = s->recheck[i];
-        if (!s->rechecking[fd])
-            continue;
-        s->rechecking[fd] = 0;
-        uint32_t mask = core_kernel_mask(p, fd);
-        if (mask != 0 && watch(s, fd, mask) == BACKEND_ALWAYS_READY) {
-            out[n].fd = fd;
-            out[n].events = BACKEND_ALWAYS_READY_NOW;
-            n++;
-        }
-    }
     /* Without room for more reports, the rest waits for the next call. */
-    s->recheck_count -= i;
-    memmove(s->recheck, s->recheck + i, (size_t)s->recheck_count * sizeof *s->recheck);
+    for (; i < batch->count && n < max; i++) {
+        const struct pollux_change *c = &batch->changes[i];
+        /* Rechecks are the batch's usual content: straight to them. */
+        bool same = c->old_mask == c->new_mask
+                    && !(c->new_mask & (POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE));
+        int r = same ? recheck(s, c->fd, c->new_mask) : apply_change(s, c);
+        if (r == POLLUX_ADD_ALWAYS_READY)
+            out[n++] = (struct pollux_report){ .fd = batch->changes[i].fd,
+                                               .kind = POLLUX_REPORT_ALWAYS_READY };
+    }
+    batch->taken = i;
     return n;
+}
+
+/* What rebuild() found refused, as reports. */
+static int report_refused(struct epoll_state *s, struct pollux_report *out, int max)
+{
+    int n = 0;
+    for (; n < s->refused_count && n < max; n++)
+        out[n] = (struct pollux_report){ .fd = s->refused[n], .kind = POLLUX_REPORT_ALWAYS_READY };
+    s->refused_count -= n;
+    memmove(s->refused, s->refused + n, (size_t)s->refused_count * sizeof *s->refused);
+    return n;
+}
+
+static int refuse_later(struct epoll_state *s, int fd)
+{
+    int err = pollux_grow_array((void **)&s->refused, &s->refused_size, s->refused_count + 1,
+                                sizeof *s->refused);
+    if (err == 0)
+        s->refused[s->refused_count++] = fd;
+    return err;
 }
 
 /*
  * Drop a watch left behind by a closed number: nothing but closing the
- * epoll instance removes it. Build a new set from the core's table and put
+ * epoll instance removes it. Build a new set from the masks kept here, put
  * it under the old descriptor number (pollux_fileno() stays valid), or
  * change nothing if a watch cannot be made.
  */
-static int rebuild(pollux *p, struct epoll_state *s)
+static int rebuild(struct epoll_state *s)
 {
     int fresh = epoll_create1(EPOLL_CLOEXEC);
     if (fresh < 0)
         return -errno;
-    for (int fd = 0; fd < s->tag_size; fd++) {
-        uint32_t mask = core_kernel_mask(p, fd);
-        if (mask == 0 || fd == fresh) /* fresh took a closed number */
+    for (int fd = 0; fd < s->mask_size; fd++) { /* grown after tag */
+        uint32_t mask = s->mask[fd];
+        /* A fired ONESHOT is watched for nothing; fresh took a closed number. */
+        if (mask == 0 || (mask & FIRED) || fd == fresh)
             continue;
-        struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd]) };
+        struct epoll_event ev = { .events = to_epoll(mask), .data.u64 = tagged(fd, s->tag[fd], mask) };
         if (epoll_ctl(fresh, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EBADF)
             continue; /* a closed number is not watched, as before */
-        /* A regular file now: the next wait's checks tell the core. */
-        int err = errno == EPERM ? recheck_later(s, fd) : -errno;
+        /* A regular file now: the next wait tells the core. */
+        int err = errno == EPERM ? refuse_later(s, fd) : -errno;
         if (err < 0) {
             close(fresh);
             return err;
@@ -297,36 +313,36 @@ static int rebuild(pollux *p, struct epoll_state *s)
 
 /* Move the kernel's reports to out[] from *n on, leaving out stale ones;
  * true when there were any. */
-static bool take_reports(struct epoll_state *s, int got, pollux_event *out, int *n)
+static bool take_reports(struct epoll_state *s, int got, struct pollux_report *out, int *n)
 {
     bool stale = false;
     for (int i = 0; i < got; i++) {
         uint64_t data = s->buffer[i].data.u64;
-        int fd = (int)(uint32_t)data;
-        if (fd >= s->tag_size || (uint32_t)(data >> 32) != s->tag[fd]) {
+        int fd = (int)((uint32_t)data & ~DATA_ONESHOT);
+        if (fd >= s->mask_size || (uint32_t)(data >> 32) != s->tag[fd]) {
             stale = true;
             continue;
         }
-        out[*n].fd = fd;
-        out[*n].events = from_epoll(s->buffer[i].events);
-        (*n)++;
+        if ((uint32_t)data & DATA_ONESHOT)
+            s->mask[fd] |= FIRED; /* the kernel disarmed it */
+        out[(*n)++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY,
+                                              .events = from_epoll(s->buffer[i].events) };
     }
     return stale;
 }
 
-static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
-    struct epoll_state *s = p->backend;
+    struct epoll_state *s = state;
     if (max > MAX_BATCH)
         max = MAX_BATCH;
-    if (max > s->buffer_size) {
-        struct epoll_event *grown = realloc(s->buffer, (size_t)max * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->buffer = grown;
-        s->buffer_size = max;
-    }
-    int reports = s->recheck_count > 0 ? run_rechecks(p, s, out, max) : 0;
+    if (max > s->buffer_size
+        && pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
+        return -ENOMEM;
+    int reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
+    if (batch->count > 0)
+        reports += apply_batch(s, batch, out + reports, max - reports);
     if (reports == max)
         return reports;
     /* Files found by the checks are ready: the core reports them with
@@ -337,25 +353,31 @@ static int epoll_backend_wait(pollux *p, pollux_event *out, int max, int64_t tim
     int n = reports;
     if (take_reports(s, got, out, &n)) {
         /* Fewer reports than asked for is fine: the core asks again. */
-        int err = rebuild(p, s);
+        int err = rebuild(s);
         if (err < 0 && n == 0)
             return err;
     }
     return n;
 }
 
-static int epoll_backend_fileno(const pollux *p)
+static int epoll_backend_kernel_fd(const void *state)
 {
-    const struct epoll_state *s = p->backend;
+    const struct epoll_state *s = state;
     return s->epfd;
 }
 
-const struct backend_ops backend_epoll = {
-    .id = POLLUX_BACKEND_EPOLL,
-    .name = "epoll",
+static int epoll_backend_fileno(void *state)
+{
+    return epoll_backend_kernel_fd(state);
+}
+
+const struct backend_ops pollux_backend_epoll = {
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE | POLLUX_EXCLUSIVE,
     .events = BACKEND_EVENT_BITS,
-    .timer_source = TIMER_SOURCE_TIMERFD,
+    .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
+    .caps = POLLUX_CAP_PIPE_ERR,
+    .batched = POLLUX_BATCH_RECHECK,
+    .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = epoll_backend_init,
     .destroy = epoll_backend_destroy,
     .add = epoll_backend_add,
@@ -363,7 +385,7 @@ const struct backend_ops backend_epoll = {
     .del = epoll_backend_del,
     .wait = epoll_backend_wait,
     .fileno = epoll_backend_fileno,
-    .kernel_fd = epoll_backend_fileno, /* the same, without side effect */
+    .kernel_fd = epoll_backend_kernel_fd,
 };
 
 #endif /* HAVE_BACKEND_EPOLL */

@@ -6,8 +6,9 @@
  * queued and handed to the kernel with the next kevent() call, so modify
  * and unregister cost no syscall; register flushes at once, because it
  * must say -EBADF now. ONESHOT (EV_ONESHOT) and EDGE (EV_CLEAR) are
- * native, timers use EVFILT_TIMER and the wake-up EVFILT_USER where the
- * kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
+ * native (a ONESHOT registration with both filters deletes the other one
+ * when one fires), timers use EVFILT_TIMER and the wake-up EVFILT_USER
+ * where the kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
  * builds a new one.
  *
  * On Linux it runs over libkqueue (HAVE_LIBKQUEUE), which differs from
@@ -32,8 +33,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "grow.h"
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
+#include "util.h"
 
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
@@ -57,24 +59,29 @@ struct kqueue_state {
     int results_size;
     int *slot_of;            /* indexed by fd: where its merged event is, -1 */
     int slot_size;
-    pollux_event *backlog;   /* merged events that found no room: next wait */
+    struct pollux_report *backlog; /* merged reports that found no room: next wait */
     int backlog_count, backlog_size;
+    /* Indexed by fd: the mask its knotes have (0: none), with FIRED once a
+     * ONESHOT one has reported; what a rebuild puts back. */
+    uint16_t *mask;
+    int mask_size;
+    int *refused;            /* batched modifies that found a file it refuses */
+    int refused_count, refused_size;
 };
+
+#define FIRED 0x8000u
 
 /* slot_of with every new entry -1 ("no merged event yet"). */
 static int reserve_slots(struct kqueue_state *s, int fd)
 {
-    int old = s->slot_size;
-    int err = grow_array((void **)&s->slot_of, &s->slot_size, fd + 1, sizeof *s->slot_of);
-    for (int i = old; err == 0 && i < s->slot_size; i++)
-        s->slot_of[i] = -1;
-    return err;
+    int err = pollux_grow_index(&s->slot_of, &s->slot_size, fd + 1);
+    return err < 0 ? err : pollux_grow_array((void **)&s->mask, &s->mask_size, fd + 1, sizeof *s->mask);
 }
 
 static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
                         unsigned short flags, unsigned fflags, int64_t data, void *udata)
 {
-    int err = grow_array((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
+    int err = pollux_grow_array((void **)&s->changes, &s->change_size, s->change_count + 1, sizeof *s->changes);
     if (err < 0)
         return err;
     EV_SET(&s->changes[s->change_count], ident, filter, flags, fflags, data, udata);
@@ -82,7 +89,7 @@ static int queue_change(struct kqueue_state *s, uintptr_t ident, short filter,
     return 0;
 }
 
-static int kqueue_backend_init(pollux *p)
+static int kqueue_backend_init(void **state)
 {
     struct kqueue_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -96,7 +103,6 @@ static int kqueue_backend_init(pollux *p)
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
     s->reserved = s->kq;
     s->owner = getpid();
-    p->backend = s;
 #ifdef EVFILT_USER
     struct kevent wake;
     EV_SET(&wake, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
@@ -104,16 +110,16 @@ static int kqueue_backend_init(pollux *p)
         int err = -errno;
         close(s->kq);
         free(s);
-        p->backend = NULL;
         return err;
     }
 #endif
+    *state = s;
     return 0;
 }
 
-static void kqueue_backend_destroy(pollux *p)
+static void kqueue_backend_destroy(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     /* In a child the number is not a kqueue (not inherited) and may be
      * a file the child opened since. */
     if (getpid() == s->owner && s->kq != s->reserved)
@@ -124,6 +130,8 @@ static void kqueue_backend_destroy(pollux *p)
     free(s->results);
     free(s->slot_of);
     free(s->backlog);
+    free(s->mask);
+    free(s->refused);
     free(s);
 }
 
@@ -154,15 +162,19 @@ static bool wants_read(uint32_t mask)
 static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
     unsigned short add = EV_ADD | EV_ENABLE | mode_flags(mask);
+    /* udata carries the mask, for the ONESHOT sibling (take_results). */
+    void *udata = (void *)(uintptr_t)mask;
     int err = 0;
     if (wants_read(mask))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, NULL);
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, udata);
     else if (wants_read(old_mask))
         err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     if (err == 0 && (mask & POLLUX_WRITE))
-        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, NULL);
+        err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, udata);
     else if (err == 0 && (old_mask & POLLUX_WRITE))
         err = queue_change(s, (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    if (err == 0 && fd < s->mask_size)
+        s->mask[fd] = (uint16_t)mask;
     return err;
 }
 
@@ -183,7 +195,7 @@ static bool is_fd_filter(short filter)
  * with an errno left over from an earlier call, EBADF included. */
 static bool is_closed(int fd)
 {
-    return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+    return !pollux_fd_is_open(fd);
 }
 
 /* libkqueue caps a call's eventlist at 512 entries and fails with EFAULT
@@ -199,7 +211,7 @@ static bool is_closed(int fd)
 static int submit_changes_to(struct kqueue_state *s, int kq, int first)
 {
     int count = s->change_count - first;
-    int err = grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
+    int err = pollux_grow_array((void **)&s->results, &s->results_size, count, sizeof *s->results);
     if (err < 0)
         return err;
     struct kevent *changes = s->changes + first;
@@ -302,7 +314,7 @@ static bool libkqueue_refuses(int fd)
  * takes a relative time, and 0 would mean "now" differently everywhere). */
 static int64_t time_left(clockid_t clock, int64_t deadline_ns)
 {
-    int64_t left = deadline_ns - clock_now_ns(clock);
+    int64_t left = deadline_ns - pollux_clock_now_ns(clock);
     return left < 1 ? 1 : left;
 }
 
@@ -318,13 +330,15 @@ static int trigger(int kq)
 
 #ifdef HAVE_LIBKQUEUE
 /* A report that does not come from the kernel, for the next wait. */
-static int backlog_put(struct kqueue_state *s, int fd, uint32_t bits)
+static int backlog_put(struct kqueue_state *s, int fd, enum pollux_report_kind kind)
 {
     backlog_forget(s, fd);
-    int err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+    int err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
                          sizeof *s->backlog);
     if (err == 0)
-        s->backlog[s->backlog_count++] = (pollux_event){ .fd = fd, .events = bits };
+        s->backlog[s->backlog_count++] = (struct pollux_report){ .fd = fd, .kind = kind };
+    if (kind == POLLUX_REPORT_ALWAYS_READY && fd < s->mask_size)
+        s->mask[fd] = 0; /* the core reports it from now on */
     return err;
 }
 
@@ -336,14 +350,16 @@ static int backlog_put(struct kqueue_state *s, int fd, uint32_t bits)
  * the fresh one's descriptors, opened after this, may take them. A number
  * that now names a file libkqueue must not be given is always ready.
  */
-static int queue_everything(pollux *p, struct kqueue_state *s, int gone)
+static int queue_everything(struct kqueue_state *s, int gone)
 {
     int err = 0;
-    for (int fd = 0; err == 0 && fd < s->slot_size; fd++) {
-        uint32_t mask = core_kernel_mask(p, fd);
-        if (mask == 0 || fd == gone || fd == s->kq || fd == s->reserved || is_closed(fd))
+    for (int fd = 0; err == 0 && fd < s->mask_size; fd++) {
+        uint32_t mask = s->mask[fd];
+        /* A fired ONESHOT is watched for nothing. */
+        if (mask == 0 || (mask & FIRED) || fd == gone || fd == s->kq || fd == s->reserved
+            || is_closed(fd))
             continue;
-        err = libkqueue_refuses(fd) ? backlog_put(s, fd, BACKEND_ALWAYS_READY_NOW)
+        err = libkqueue_refuses(fd) ? backlog_put(s, fd, POLLUX_REPORT_ALWAYS_READY)
                                     : queue_mask(s, fd, 0, mask);
     }
     for (int q = 0; err == 0 && q < TIMER_QUEUES; q++)
@@ -371,7 +387,7 @@ static int check_receipts(struct kqueue_state *s, int got, int count)
             continue;
         if (!fd_filter || !cannot_watch(err))
             return -err;
-        err = backlog_put(s, (int)r->ident, BACKEND_ALWAYS_READY_NOW);
+        err = backlog_put(s, (int)r->ident, POLLUX_REPORT_ALWAYS_READY);
         if (err < 0)
             return err;
     }
@@ -390,10 +406,10 @@ static int check_receipts(struct kqueue_state *s, int got, int count)
  * as a copy of it, so the kernel cannot hand it to the user. On failure
  * nothing changes.
  */
-static int replace_kqueue(pollux *p, struct kqueue_state *s, int gone)
+static int replace_kqueue(struct kqueue_state *s, int gone)
 {
     int first = s->change_count;
-    int err = queue_everything(p, s, gone);
+    int err = queue_everything(s, gone);
     int count = s->change_count - first;
     int fresh = -1;
     if (err == 0 && (fresh = kqueue()) < 0)
@@ -424,14 +440,14 @@ static int replace_kqueue(pollux *p, struct kqueue_state *s, int gone)
  * kqueue opens (libkqueue opens more as knotes are added): a caller may
  * reuse it (dup2 onto it) after unregister, as if pollux opened nothing.
  * F_DUPFD takes the number only if it is still free. */
-static int rebuild(pollux *p, struct kqueue_state *s, int gone)
+static int rebuild(struct kqueue_state *s, int gone)
 {
     int hold = gone >= 0 ? fcntl(s->reserved, F_DUPFD_CLOEXEC, gone) : -1;
     if (hold >= 0 && hold != gone) { /* taken meanwhile: nothing to keep */
         close(hold);
         hold = -1;
     }
-    int err = replace_kqueue(p, s, gone);
+    int err = replace_kqueue(s, gone);
     if (hold >= 0)
         close(hold);
     return err;
@@ -440,9 +456,9 @@ static int rebuild(pollux *p, struct kqueue_state *s, int gone)
 /* A closed number (the user closed it before unregistering): whether its
  * file is still open elsewhere cannot be told, so the kqueue is rebuilt
  * each time; when that fails, the next wait tries again. */
-static void forget_closed(pollux *p, struct kqueue_state *s, int fd)
+static void forget_closed(struct kqueue_state *s, int fd)
 {
-    s->rebuild_due = rebuild(p, s, fd) < 0;
+    s->rebuild_due = rebuild(s, fd) < 0;
 }
 #endif
 
@@ -467,20 +483,20 @@ static int flush_mask(struct kqueue_state *s, int fd, uint32_t mask, int first)
         queue_mask(s, fd, mask, 0);
         flush_now(s, s->change_count);
     }
-    return cannot_watch(-err) ? BACKEND_ALWAYS_READY : err;
+    return cannot_watch(-err) ? POLLUX_ADD_ALWAYS_READY : err;
 }
 
-static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
+static int kqueue_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     if (fd == s->kq)
         return -EBADF; /* the poller's own descriptor since a rebuild */
     backlog_forget(s, fd);
     int file = is_file(fd);
     if (file != 0)
-        return file < 0 ? file : BACKEND_ALWAYS_READY;
+        return file < 0 ? file : POLLUX_ADD_ALWAYS_READY;
     if (libkqueue_refuses(fd))
-        return BACKEND_ALWAYS_READY;
+        return POLLUX_ADD_ALWAYS_READY;
     /* The wait merges by fd: its slot exists before the kernel can
      * report it, so that no allocation can fail once events are taken. */
     int err = reserve_slots(s, fd);
@@ -509,21 +525,26 @@ static int kqueue_backend_add(pollux *p, int fd, uint32_t mask)
 #endif
 
 /*
- * Delete, then add: the number may name another file since (API decision
- * 1), and libkqueue keeps its knote of a closed number, so a re-add would
+ * Delete, then add: the number may name another file since
+ * (docs/decisions.md), and libkqueue keeps its knote of a closed number, so a re-add would
  * change that knote and leave the new file unwatched; and EV_ADD on an
  * existing knote keeps the EV_ONESHOT and EV_CLEAR it was created with.
- * Queued for the next wait, unless the poller is nested through
- * pollux_fileno(): the outer loop polls the kqueue descriptor, which only
- * shows what the kernel has been told.
+ * The core batches modifies for the next wait (ops.batched), which hands
+ * them to the kernel with its kevent() call; it applies them at once (mod)
+ * when the poller is nested through pollux_fileno(): the outer loop polls
+ * the kqueue descriptor, which only shows what the kernel has been told.
+ * Queues the changes: 0, POLLUX_ADD_ALWAYS_READY or -errno (then nothing
+ * is queued).
  */
-static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int queue_mod(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_t mask)
 {
-    struct kqueue_state *s = p->backend;
     if (fd == s->kq)
         return -EBADF; /* the poller's own descriptor since a rebuild */
-    if (libkqueue_refuses(fd))
-        return BACKEND_ALWAYS_READY;
+    if (libkqueue_refuses(fd)) {
+        if (fd < s->mask_size)
+            s->mask[fd] = 0; /* the knote is left alone; the core reports it */
+        return POLLUX_ADD_ALWAYS_READY;
+    }
     int first = s->change_count;
     int err = queue_mask(s, fd, old_mask, 0);
     bool file = err == 0 && MODIFY_LOOKS_FOR_FILES && is_file(fd) == 1;
@@ -531,30 +552,79 @@ static int kqueue_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mas
         err = queue_mask(s, fd, 0, mask);
     if (err < 0) {
         s->change_count = first; /* the old watch stays */
+        if (fd < s->mask_size)
+            s->mask[fd] = (uint16_t)old_mask;
         return err;
     }
-    if (s->fileno_used)
-        err = flush_mask(s, fd, mask, first);
-    return file ? BACKEND_ALWAYS_READY : err;
+    return file ? POLLUX_ADD_ALWAYS_READY : 0;
 }
 
-static int kqueue_backend_del(pollux *p, int fd, uint32_t old_mask)
+static int kqueue_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int r = queue_mod(s, fd, old_mask, mask);
+    if (r < 0)
+        return r;
+    int err = flush_mask(s, fd, mask, first);
+    return r == POLLUX_ADD_ALWAYS_READY ? r : err;
+}
+
+/* Not batched (ops.batched): a removal must find out at once whether the
+ * number was closed (see forget_closed). Queued for the next kevent()
+ * call, which an add of the same number makes at once. */
+static void kqueue_backend_del(void *state, int fd, uint32_t old_mask)
+{
+    struct kqueue_state *s = state;
     backlog_forget(s, fd);
+    if (fd < s->mask_size)
+        s->mask[fd] = 0;
     if (fd == s->kq || fd == s->reserved)
-        return 0; /* a kqueue took the number the user closed: nothing of theirs */
+        return; /* a kqueue took the number the user closed: nothing of theirs */
 #ifdef HAVE_LIBKQUEUE
     if (is_closed(fd)) {
-        forget_closed(p, s, fd);
-        return 0;
+        forget_closed(s, fd);
+        return;
     }
 #endif
     if (libkqueue_refuses(fd))
-        return 0; /* a knote of a closed file, which never reports */
+        return; /* a knote of a closed file, which never reports */
     /* Out of memory here only leaves a knote the core ignores. */
     if (queue_mask(s, fd, old_mask, 0) == 0 && s->fileno_used)
         flush_now(s, s->change_count); /* errors: the fd was closed */
+}
+
+/* One change of the core's batch, queued for this wait's kevent(). */
+static int take_change(struct kqueue_state *s, const struct pollux_change *c)
+{
+    int r = 0;
+    if (c->new_mask == 0)
+        kqueue_backend_del(s, c->fd, c->old_mask);
+    else if (c->old_mask == 0)
+        r = kqueue_backend_add(s, c->fd, c->new_mask);
+    else
+        r = queue_mod(s, c->fd, c->old_mask, c->new_mask);
+    if (r == POLLUX_ADD_ALWAYS_READY)
+        s->refused[s->refused_count++] = c->fd;
+    return r < 0 ? r : 0;
+}
+
+/* The core's batch, translated into s->changes (and s->refused): 0, or
+ * -ENOMEM when not all of it could be taken. */
+static int take_batch(struct kqueue_state *s, struct pollux_batch *batch)
+{
+    batch->taken = 0;
+    if (batch->count == 0)
+        return 0;
+    if (pollux_grow_array((void **)&s->refused, &s->refused_size, s->refused_count + batch->count,
+                          sizeof *s->refused) < 0)
+        return -ENOMEM;
+    while (batch->taken < batch->count) {
+        int err = take_change(s, &batch->changes[batch->taken]);
+        if (err == -ENOMEM)
+            return err; /* the rest comes with the next wait */
+        batch->taken++; /* -EBADF and the like: the kernel will say so */
+    }
     return 0;
 }
 
@@ -589,32 +659,36 @@ static uint32_t readiness(const struct kevent *k)
     return bits;
 }
 
-/* Put (fd, bits) into out[] or, without room, the backlog; merge with an
- * earlier entry for the same fd. fd -1 entries are the special sources. */
-static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
-                 int fd, uint32_t bits)
+/* Put a report into out[] or, without room, the backlog; merge with an
+ * earlier one for the same fd (a state report wins over readiness).
+ * fd -1: the wake-up or the timer. */
+static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                 int fd, enum pollux_report_kind kind, uint32_t bits)
 {
     if (fd >= 0 && fd < s->slot_size && s->slot_of[fd] >= 0) {
         int slot = s->slot_of[fd];
-        pollux_event *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
+        struct pollux_report *ev = slot < max ? &out[slot] : &s->backlog[slot - max];
+        if (kind != POLLUX_REPORT_READY)
+            ev->kind = kind;
         ev->events |= bits;
         return 0;
     }
-    pollux_event *ev;
+    struct pollux_report *ev;
     int slot;
     if (*n < max) {
         slot = (*n)++;
         ev = &out[slot];
     } else {
-        int err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
+        int err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + 1,
                        sizeof *s->backlog);
         if (err < 0)
             return err;
         slot = max + s->backlog_count;
         ev = &s->backlog[s->backlog_count++];
     }
-    ev->fd = fd;
-    ev->events = bits;
+    *ev = (struct pollux_report){ .fd = fd, .kind = kind, .events = bits };
+    if (kind == POLLUX_REPORT_ALWAYS_READY && fd < s->mask_size)
+        s->mask[fd] = 0; /* the core reports it from now on */
     if (fd >= 0) {
         int err = reserve_slots(s, fd);
         if (err < 0)
@@ -624,7 +698,7 @@ static int merge(struct kqueue_state *s, pollux_event *out, int max, int *n,
     return 0;
 }
 
-static void clear_slots(struct kqueue_state *s, const pollux_event *list, int count)
+static void clear_slots(struct kqueue_state *s, const struct pollux_report *list, int count)
 {
     for (int i = 0; i < count; i++)
         if (list[i].fd >= 0 && list[i].fd < s->slot_size)
@@ -633,7 +707,7 @@ static void clear_slots(struct kqueue_state *s, const pollux_event *list, int co
 
 /* A queued change failed (FreeBSD's entry says only EV_ERROR and the
  * errno). A removal that finds nothing (a fired ONESHOT) is no news. */
-static int take_error(struct kqueue_state *s, const struct kevent *k, pollux_event *out,
+static int take_error(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
                       int max, int *n)
 {
     if (!is_fd_filter(k->filter))
@@ -641,14 +715,32 @@ static int take_error(struct kqueue_state *s, const struct kevent *k, pollux_eve
     int fd = (int)k->ident;
     /* A modify found the number naming a device that cannot be watched. */
     if (cannot_watch((int)k->data))
-        return merge(s, out, max, n, fd, BACKEND_ALWAYS_READY_NOW);
+        return merge(s, out, max, n, fd, POLLUX_REPORT_ALWAYS_READY, 0);
     if (k->data == EBADF && is_closed(fd))
-        return merge(s, out, max, n, fd, BACKEND_NVAL);
+        return merge(s, out, max, n, fd, POLLUX_REPORT_CLOSED, 0);
     return 0;
 }
 
-/* Turn kevent results into merged events. */
-static int take_results(struct kqueue_state *s, int got, pollux_event *out, int max, int *n)
+/* kqueue's ONESHOT is per filter: when one filter of a ONESHOT
+ * registration with both fires, delete the other, or a level-triggered
+ * sibling would wake every wait. Handed over with the next kevent(). */
+static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
+{
+    uint32_t mask = (uint32_t)(uintptr_t)k->udata;
+    int fd = (int)k->ident;
+    if (!(mask & POLLUX_ONESHOT))
+        return;
+    if (fd < s->mask_size && s->mask[fd] != 0)
+        s->mask[fd] |= FIRED;
+    if (!wants_read(mask) || !(mask & POLLUX_WRITE) || libkqueue_refuses(fd))
+        return;
+    short other = k->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
+    /* Out of memory: the core still drops what the sibling reports. */
+    queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
+}
+
+/* Turn kevent results into merged reports. */
+static int take_results(struct kqueue_state *s, int got, struct pollux_report *out, int max, int *n)
 {
     bool wake_seen = false, timer_seen = false;
     for (int i = 0; i < got; i++) {
@@ -658,19 +750,20 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
             err = take_error(s, k, out, max, n);
         } else if (k->filter == EVFILT_TIMER) {
             if (!timer_seen)
-                err = merge(s, out, max, n, -1, POLLUX_TIMER);
+                err = merge(s, out, max, n, -1, POLLUX_REPORT_TIMER, 0);
             timer_seen = true;
             if (k->ident < TIMER_QUEUES)
                 s->timer_armed[k->ident] = false; /* EV_ONESHOT: gone */
 #ifdef EVFILT_USER
         } else if (k->filter == EVFILT_USER) {
             if (!wake_seen)
-                err = merge(s, out, max, n, -1, POLLUX_WAKE);
+                err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
             wake_seen = true;
             atomic_store(&s->wake_sent, false);
 #endif
         } else {
-            err = merge(s, out, max, n, (int)k->ident, readiness(k));
+            oneshot_fired(s, k);
+            err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_READY, readiness(k));
         }
         if (err < 0)
             return err;
@@ -682,7 +775,7 @@ static int take_results(struct kqueue_state *s, int got, pollux_event *out, int 
  * Returns the number of results or -errno. */
 static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
 {
-    struct timespec ts = ns_to_timespec(timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
     errno = 0; /* what libkqueue may report for a change it refuses */
     int got = kevent(s->kq, s->changes, s->change_count, s->results, room,
                      timeout_ns < 0 ? NULL : &ts);
@@ -697,9 +790,9 @@ static int kernel_wait(struct kqueue_state *s, int room, int64_t timeout_ns)
  * afterwards. */
 static int reserve_room(struct kqueue_state *s, int room)
 {
-    int err = grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
+    int err = pollux_grow_array((void **)&s->results, &s->results_size, room, sizeof *s->results);
     if (err == 0)
-        err = grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
+        err = pollux_grow_array((void **)&s->backlog, &s->backlog_size, s->backlog_count + room,
                          sizeof *s->backlog);
     return err;
 }
@@ -714,7 +807,7 @@ static int reserve_room(struct kqueue_state *s, int room)
  * as removing a fired ONESHOT's knote, makes the kernel return its error
  * without scanning), or -errno.
  */
-static int scan(struct kqueue_state *s, pollux_event *out, int max, int *n, int64_t timeout_ns)
+static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n, int64_t timeout_ns)
 {
     /* No more results than there is room for, although a descriptor's two
      * filters merge into one event: a level-triggered report kept for
@@ -748,7 +841,7 @@ static int scan(struct kqueue_state *s, pollux_event *out, int max, int *n, int6
 
 /* The queued changes alone, merging what their receipts report (a closed
  * number, a device that cannot be watched). SCAN_SKIPPED or -errno. */
-static int hand_over_changes(struct kqueue_state *s, pollux_event *out, int max, int *n)
+static int hand_over_changes(struct kqueue_state *s, struct pollux_report *out, int max, int *n)
 {
     int err = reserve_room(s, s->change_count);
     int got = err < 0 ? err : submit_changes(s);
@@ -758,14 +851,29 @@ static int hand_over_changes(struct kqueue_state *s, pollux_event *out, int max,
     return err < 0 ? err : SCAN_SKIPPED;
 }
 
-static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* Files a batched change found the kernel refuses, as reports. */
+static int take_refused(struct kqueue_state *s, struct pollux_report *out, int max, int *n)
 {
-    struct kqueue_state *s = p->backend;
+    int err = 0, i = 0;
+    for (; i < s->refused_count && err == 0; i++)
+        err = merge(s, out, max, n, s->refused[i], POLLUX_REPORT_ALWAYS_READY, 0);
+    s->refused_count -= i;
+    memmove(s->refused, s->refused + i, (size_t)s->refused_count * sizeof *s->refused);
+    return err;
+}
+
+static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                               int max, int64_t timeout_ns)
+{
+    struct kqueue_state *s = state;
     int n = 0;
 #ifdef HAVE_LIBKQUEUE
     if (s->rebuild_due)
-        forget_closed(p, s, -1);
+        forget_closed(s, -1);
 #endif
+    int err = take_batch(s, batch);
+    if (err < 0 && batch->taken == 0)
+        return err;
 
     /* What an earlier wait retrieved but had no room for goes first: the
      * kernel has already consumed it. Only the error entries of changes
@@ -787,26 +895,31 @@ static int kqueue_backend_wait(pollux *p, pollux_event *out, int max, int64_t ti
             return err;
         s->slot_of[out[i].fd] = i;
     }
+    if (s->refused_count > 0 && (err = take_refused(s, out, max, &n)) < 0)
+        return err;
 
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
     bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
-    int err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
+    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
     if (err == SCAN_SKIPPED && n < max)
         err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
     else if (err == SCAN_SKIPPED)
         err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
+    /* Nested through pollux_fileno(): the siblings go now. */
+    if (s->fileno_used && s->change_count > 0)
+        flush_now(s, s->change_count);
     return err < 0 && n == 0 ? err : n;
 }
 
 /* libkqueue's descriptor is the write end of an internal pipe: it never
  * polls readable, so there is no pollux_fileno() (-ENOTSUP) over it. */
 #ifndef HAVE_LIBKQUEUE
-static int kqueue_backend_fileno(const pollux *p)
+static int kqueue_backend_fileno(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     s->fileno_used = true; /* from now on, changes are not held back */
     return s->kq;
 }
@@ -819,9 +932,9 @@ static int kqueue_backend_fileno(const pollux *p)
  * blocks in pollux_wait(); arming is rare (only when the earliest deadline
  * moves earlier).
  */
-static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64_t deadline_ns)
+static int kqueue_backend_timer_arm(void *state, int queue, clockid_t clock, int64_t deadline_ns)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     int first = s->change_count;
     int err = queue_change(s, (uintptr_t)queue, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
                            NOTE_NSECONDS, time_left(clock, deadline_ns), NULL);
@@ -838,9 +951,9 @@ static int kqueue_backend_timer_arm(pollux *p, int queue, clockid_t clock, int64
 /* wake_sent is set before the kqueue is read, and rebuild() reads it after
  * publishing the fresh kqueue: either this call reads the fresh one, or
  * rebuild() fires it. A kqueue closed under this call is tried again. */
-static int kqueue_backend_wake(pollux *p)
+static int kqueue_backend_wake(void *state)
 {
-    struct kqueue_state *s = p->backend;
+    struct kqueue_state *s = state;
     atomic_store(&s->wake_sent, true);
     int kq, err;
     do {
@@ -853,20 +966,22 @@ static int kqueue_backend_wake(pollux *p)
 }
 #endif
 
-static int kqueue_backend_kernel_fd(const pollux *p)
+static int kqueue_backend_kernel_fd(const void *state)
 {
-    const struct kqueue_state *s = p->backend;
+    const struct kqueue_state *s = state;
     return s->reserved;
 }
 
-const struct backend_ops backend_kqueue = {
-    .id = POLLUX_BACKEND_KQUEUE,
-    .name = "kqueue",
+const struct backend_ops pollux_backend_kqueue = {
     .native_modes = POLLUX_ONESHOT | POLLUX_EDGE,
     /* FreeBSD has no filter for out-of-band data (EVFILT_EXCEPT is
      * macOS's and OpenBSD's); PRI is refused rather than never reported. */
     .events = POLLUX_READ | POLLUX_WRITE | POLLUX_RDHUP,
-    .timer_source = TIMER_SOURCE_BACKEND,
+    /* A pipe whose reader is gone is EV_EOF on the write filter: HUP. */
+    .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
+    .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
+    .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_RECHECK,
+    .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,
     .add = kqueue_backend_add,

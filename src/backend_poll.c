@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
 #include "poll_events.h"
+#include "util.h"
 
 struct poll_state {
     struct pollfd *set;
@@ -30,18 +32,18 @@ struct poll_state {
     int next;         /* where the next scan of results starts */
 };
 
-static int poll_backend_init(pollux *p)
+static int poll_backend_init(void **state)
 {
     struct poll_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
-    p->backend = s;
+    *state = s;
     return 0;
 }
 
-static void poll_backend_destroy(pollux *p)
+static void poll_backend_destroy(void *state)
 {
-    struct poll_state *s = p->backend;
+    struct poll_state *s = state;
     free(s->set);
     free(s->slot_of);
     free(s);
@@ -49,55 +51,36 @@ static void poll_backend_destroy(pollux *p)
 
 static int reserve(struct poll_state *s, int fd)
 {
-    if (s->count == s->size) {
-        int size = s->size ? s->size * 2 : 64;
-        struct pollfd *grown = realloc(s->set, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        s->set = grown;
-        s->size = size;
-    }
-    if (fd >= s->slot_of_size) {
-        int size = s->slot_of_size ? s->slot_of_size : 64;
-        while (size <= fd)
-            size *= 2;
-        int *grown = realloc(s->slot_of, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        for (int i = s->slot_of_size; i < size; i++)
-            grown[i] = -1;
-        s->slot_of = grown;
-        s->slot_of_size = size;
-    }
-    return 0;
+    int err = pollux_grow_array((void **)&s->set, &s->size, s->count + 1, sizeof *s->set);
+    return err < 0 ? err : pollux_grow_index(&s->slot_of, &s->slot_of_size, fd + 1);
 }
 
-static int poll_backend_add(pollux *p, int fd, uint32_t mask)
+static int poll_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct poll_state *s = p->backend;
-    if (fcntl(fd, F_GETFD) < 0)
+    struct poll_state *s = state;
+    if (!pollux_fd_is_open(fd))
         return -EBADF; /* poll() itself would only say POLLNVAL later */
     int err = reserve(s, fd);
     if (err < 0)
         return err;
     s->slot_of[fd] = s->count;
     s->set[s->count++] = (struct pollfd){ .fd = fd, .events = to_poll_events(mask) };
-    return 0;
+    return POLLUX_ADD_WATCHED;
 }
 
 /* No syscall: a new file behind the same number is polled as it is. */
-static int poll_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int poll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
     (void)old_mask;
-    struct poll_state *s = p->backend;
+    struct poll_state *s = state;
     s->set[s->slot_of[fd]].events = to_poll_events(mask);
-    return 0;
+    return POLLUX_ADD_WATCHED;
 }
 
-static int poll_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void poll_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
-    struct poll_state *s = p->backend;
+    struct poll_state *s = state;
     int slot = s->slot_of[fd];
     int last = --s->count;
     if (slot != last) {
@@ -105,52 +88,52 @@ static int poll_backend_del(pollux *p, int fd, uint32_t old_mask)
         s->slot_of[s->set[slot].fd] = slot;
     }
     s->slot_of[fd] = -1;
-    return 0;
 }
 
 static int kernel_wait(struct poll_state *s, int64_t timeout_ns)
 {
 #ifdef HAVE_PPOLL
-    struct timespec ts = ns_to_timespec(timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
     return ppoll(s->set, (nfds_t)s->count, timeout_ns < 0 ? NULL : &ts, NULL);
 #else
-    return poll(s->set, (nfds_t)s->count, ns_to_ms_rounded_up(timeout_ns));
+    return poll(s->set, (nfds_t)s->count, pollux_ns_to_ms_rounded_up(timeout_ns));
 #endif
 }
 
-static int poll_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int poll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
-    struct poll_state *s = p->backend;
+    (void)batch;
+    struct poll_state *s = state;
     int ready = kernel_wait(s, timeout_ns);
     if (ready < 0)
         return -errno;
     int n = 0;
-    int start = s->next < s->count ? s->next : 0;
+    int start = pollux_rotation_start(s->next, s->count);
     for (int k = 0; k < s->count && n < ready && n < max; k++) {
-        int i = (start + k) % s->count;
+        int i = pollux_rotation_at(start, k, s->count);
         if (s->set[i].revents == 0)
             continue;
-        out[n].fd = s->set[i].fd;
-        out[n].events = from_poll_events(s->set[i].revents);
-        n++;
+        pollux_report_from_poll(&out[n++], s->set[i].fd, s->set[i].revents);
         s->next = i + 1;
     }
     return n;
 }
 
-const struct backend_ops backend_poll = {
-    .id = POLLUX_BACKEND_POLL,
-    .name = "poll",
+const struct backend_ops pollux_backend_poll = {
     .native_modes = 0,
     .events = BACKEND_EVENT_BITS,
-    .timer_source = TIMER_SOURCE_TIMERFD,
+    .reports = POLLUX_HUP | POLLUX_ERR | POLLUX_RDHUP,
+    .caps = POLLUX_CAP_PIPE_ERR,
+    .batched = 0,
+    .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = poll_backend_init,
     .destroy = poll_backend_destroy,
     .add = poll_backend_add,
     .mod = poll_backend_mod,
     .del = poll_backend_del,
     .wait = poll_backend_wait,
-    .fileno = NULL,
 };
 
 #endif /* HAVE_BACKEND_POLL */

@@ -5,7 +5,7 @@
  * fd_set, so descriptors >= FD_SETSIZE work where the kernel allows it
  * (Linux does), and glibc's fortified FD_SET, which aborts on them, is
  * never used. select() fails as a whole with EBADF when one descriptor
- * was closed; that one is then found and reported as BACKEND_NVAL, and the
+ * was closed; that one is then found and reported as closed, and the
  * others are asked for again without it, so that none is left out.
  *
  * SPDX-License-Identifier: MIT
@@ -20,7 +20,9 @@
 #include <string.h>
 #include <sys/select.h>
 
-#include "internal.h"
+#include "backend.h"
+#include "clock.h"
+#include "util.h"
 
 typedef unsigned long word_t;
 #define WORD_BITS ((int)(sizeof(word_t) * CHAR_BIT))
@@ -55,19 +57,19 @@ static bool registered(const struct select_state *s, int fd)
         || bit_get(s->want[SET_EXCEPT], fd);
 }
 
-static int select_backend_init(pollux *p)
+static int select_backend_init(void **state)
 {
     struct select_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
     s->max_fd = -1;
-    p->backend = s;
+    *state = s;
     return 0;
 }
 
-static void select_backend_destroy(pollux *p)
+static void select_backend_destroy(void *state)
 {
-    struct select_state *s = p->backend;
+    struct select_state *s = state;
     for (int k = 0; k < SET_COUNT; k++) {
         free(s->want[k]);
         free(s->got[k]);
@@ -118,36 +120,34 @@ static void put_mask(struct select_state *s, int fd, uint32_t mask)
         s->max_fd--;
 }
 
-static int select_backend_add(pollux *p, int fd, uint32_t mask)
+static int select_backend_add(void *state, int fd, uint32_t mask)
 {
-    struct select_state *s = p->backend;
-    if (fcntl(fd, F_GETFD) < 0)
+    struct select_state *s = state;
+    if (!pollux_fd_is_open(fd))
         return -EBADF;
     int err = reserve(s, fd);
     if (err < 0)
         return err;
     put_mask(s, fd, mask);
-    return 0;
+    return POLLUX_ADD_WATCHED;
 }
 
-static int select_backend_mod(pollux *p, int fd, uint32_t old_mask, uint32_t mask)
+static int select_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mask)
 {
     (void)old_mask;
-    put_mask(p->backend, fd, mask);
-    return 0;
+    put_mask(state, fd, mask);
+    return POLLUX_ADD_WATCHED;
 }
 
-static int select_backend_del(pollux *p, int fd, uint32_t old_mask)
+static void select_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
-    struct select_state *s = p->backend;
-    put_mask(s, fd, 0);
-    return 0;
+    put_mask(state, fd, 0);
 }
 
 static int kernel_wait(struct select_state *s, int64_t timeout_ns)
 {
-    struct timespec ts = ns_to_timespec(timeout_ns);
+    struct timespec ts = pollux_ns_to_timespec(timeout_ns);
     if (s->max_fd < 0)
         return pselect(0, NULL, NULL, NULL, timeout_ns < 0 ? NULL : &ts, NULL);
     size_t bytes = (size_t)(s->max_fd / WORD_BITS + 1) * sizeof(word_t);
@@ -171,18 +171,16 @@ static uint32_t readiness(const struct select_state *s, int fd)
 
 /* Store up to max of the `ready` descriptors select() left in got[],
  * starting where the last scan stopped, so that each gets its turn. */
-static int scan_ready(struct select_state *s, pollux_event *out, int max, int ready)
+static int scan_ready(struct select_state *s, struct pollux_report *out, int max, int ready)
 {
     int n = 0, span = s->max_fd + 1;
-    int start = s->next < span ? s->next : 0;
+    int start = pollux_rotation_start(s->next, span);
     for (int k = 0; k < span && n < max && ready > 0; k++) {
-        int fd = (start + k) % span;
+        int fd = pollux_rotation_at(start, k, span);
         uint32_t bits = readiness(s, fd);
         if (bits == 0)
             continue;
-        out[n].fd = fd;
-        out[n].events = bits;
-        n++;
+        out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY, .events = bits };
         s->next = fd + 1;
     }
     return n;
@@ -190,18 +188,18 @@ static int scan_ready(struct select_state *s, pollux_event *out, int max, int re
 
 static bool closed_number(const struct select_state *s, int fd)
 {
-    return registered(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+    return registered(s, fd) && !pollux_fd_is_open(fd);
 }
 
 /*
  * select() said EBADF, as a whole: it said nothing of the descriptors that
  * are ready. Ask again without blocking, without the closed numbers, and
- * report what is ready first, then the closed numbers as BACKEND_NVAL in
+ * report what is ready first, then the closed numbers as closed in
  * the room left: a wait with room left then holds everything ready, and a
  * closed number the core has not been told about yet stays in the sets,
  * to be found again by the next wait.
  */
-static int wait_after_ebadf(struct select_state *s, pollux_event *out, int max)
+static int wait_after_ebadf(struct select_state *s, struct pollux_report *out, int max)
 {
     int span = s->max_fd + 1;
     size_t bytes = (size_t)(span / WORD_BITS + 1) * sizeof(word_t);
@@ -219,36 +217,37 @@ static int wait_after_ebadf(struct select_state *s, pollux_event *out, int max)
     int n = ready > 0 ? scan_ready(s, out, max, ready) : 0;
     for (int fd = 0; fd < span && n < max; fd++) {
         if (closed_number(s, fd)) {
-            out[n].fd = fd;
-            out[n].events = BACKEND_NVAL;
-            n++;
+            out[n++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_CLOSED };
         }
     }
     return n;
 }
 
-static int select_backend_wait(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* Nothing is batched (ops.batched is 0): the batch is always empty. */
+static int select_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
 {
-    struct select_state *s = p->backend;
+    (void)batch;
+    struct select_state *s = state;
     int ready = kernel_wait(s, timeout_ns);
     if (ready < 0)
         return errno == EBADF ? wait_after_ebadf(s, out, max) : -errno;
     return scan_ready(s, out, max, ready);
 }
 
-const struct backend_ops backend_select = {
-    .id = POLLUX_BACKEND_SELECT,
-    .name = "select",
+const struct backend_ops pollux_backend_select = {
     .native_modes = 0,
     .events = BACKEND_EVENT_BITS,
-    .timer_source = TIMER_SOURCE_TIMERFD,
+    .reports = 0, /* select() says readable or writable, never why */
+    .caps = 0,
+    .batched = 0,
+    .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
     .init = select_backend_init,
     .destroy = select_backend_destroy,
     .add = select_backend_add,
     .mod = select_backend_mod,
     .del = select_backend_del,
     .wait = select_backend_wait,
-    .fileno = NULL,
 };
 
 #endif /* HAVE_BACKEND_SELECT */

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 
 #include "heap.h"
+#include "util.h"
 
 #define ARITY 4
 
-void heap_init(struct heap *h)
+void pollux_heap_init(struct pollux_heap *h)
 {
     h->nodes = NULL;
     h->count = h->size = 0;
@@ -20,27 +21,27 @@ void heap_init(struct heap *h)
     h->position_size = 0;
 }
 
-void heap_free(struct heap *h)
+void pollux_heap_free(struct pollux_heap *h)
 {
     free(h->nodes);
     free(h->position_of);
-    heap_init(h);
+    pollux_heap_init(h);
 }
 
-bool heap_contains(const struct heap *h, int id)
+bool pollux_heap_contains(const struct pollux_heap *h, int id)
 {
     return id < h->position_size && h->position_of[id] >= 0;
 }
 
-static void place(struct heap *h, int i, struct heap_node node)
+static void place(struct pollux_heap *h, int i, struct pollux_heap_node node)
 {
     h->nodes[i] = node;
     h->position_of[node.id] = i;
 }
 
-static void sift_up(struct heap *h, int i)
+static void sift_up(struct pollux_heap *h, int i)
 {
-    struct heap_node node = h->nodes[i];
+    struct pollux_heap_node node = h->nodes[i];
     while (i > 0) {
         int parent = (i - 1) / ARITY;
         if (h->nodes[parent].deadline <= node.deadline)
@@ -51,9 +52,9 @@ static void sift_up(struct heap *h, int i)
     place(h, i, node);
 }
 
-static void sift_down(struct heap *h, int i)
+static void sift_down(struct pollux_heap *h, int i)
 {
-    struct heap_node node = h->nodes[i];
+    struct pollux_heap_node node = h->nodes[i];
     for (;;) {
         int first = i * ARITY + 1;
         if (first >= h->count)
@@ -71,34 +72,15 @@ static void sift_down(struct heap *h, int i)
     place(h, i, node);
 }
 
-int heap_reserve(struct heap *h, int id)
+int pollux_heap_reserve(struct pollux_heap *h, int id)
 {
-    if (h->count == h->size) {
-        int size = h->size ? h->size * 2 : 64;
-        struct heap_node *grown = realloc(h->nodes, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        h->nodes = grown;
-        h->size = size;
-    }
-    if (id >= h->position_size) {
-        int size = h->position_size ? h->position_size : 64;
-        while (size <= id)
-            size *= 2;
-        int *grown = realloc(h->position_of, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        for (int i = h->position_size; i < size; i++)
-            grown[i] = -1;
-        h->position_of = grown;
-        h->position_size = size;
-    }
-    return 0;
+    int err = pollux_grow_array((void **)&h->nodes, &h->size, h->count + 1, sizeof *h->nodes);
+    return err < 0 ? err : pollux_grow_index(&h->position_of, &h->position_size, id + 1);
 }
 
-int heap_set(struct heap *h, int id, int64_t deadline)
+int pollux_heap_set(struct pollux_heap *h, int id, int64_t deadline)
 {
-    if (heap_contains(h, id)) {
+    if (pollux_heap_contains(h, id)) {
         int i = h->position_of[id];
         int64_t old = h->nodes[i].deadline;
         h->nodes[i].deadline = deadline;
@@ -108,25 +90,25 @@ int heap_set(struct heap *h, int id, int64_t deadline)
             sift_down(h, i);
         return 0;
     }
-    int err = heap_reserve(h, id);
+    int err = pollux_heap_reserve(h, id);
     if (err < 0)
         return err;
     int i = h->count++;
-    h->nodes[i] = (struct heap_node){ .deadline = deadline, .id = id };
+    h->nodes[i] = (struct pollux_heap_node){ .deadline = deadline, .id = id };
     sift_up(h, i);
     return 0;
 }
 
-void heap_remove(struct heap *h, int id)
+void pollux_heap_remove(struct pollux_heap *h, int id)
 {
-    if (!heap_contains(h, id))
+    if (!pollux_heap_contains(h, id))
         return;
     int i = h->position_of[id];
     h->position_of[id] = -1;
     int last = --h->count;
     if (i == last)
         return;
-    struct heap_node moved = h->nodes[last];
+    struct pollux_heap_node moved = h->nodes[last];
     place(h, i, moved);
     if (i > 0 && h->nodes[(i - 1) / ARITY].deadline > moved.deadline)
         sift_up(h, i);

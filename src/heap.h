@@ -10,30 +10,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct heap_node {
+struct pollux_heap_node {
     int64_t deadline;
     int id;
 };
 
-struct heap {
-    struct heap_node *nodes;
+struct pollux_heap {
+    struct pollux_heap_node *nodes;
     int count;
     int size;
     int *position_of; /* indexed by id: index in nodes, or -1 */
     int position_size;
 };
 
-void heap_init(struct heap *h);
-void heap_free(struct heap *h);
-bool heap_contains(const struct heap *h, int id);
+void pollux_heap_init(struct pollux_heap *h);
+void pollux_heap_free(struct pollux_heap *h);
+bool pollux_heap_contains(const struct pollux_heap *h, int id);
 /* Room for one more node and for id's position: -ENOMEM or 0. After it,
- * heap_set() of id cannot fail. */
-int  heap_reserve(struct heap *h, int id);
+ * pollux_heap_set() of id cannot fail. */
+int  pollux_heap_reserve(struct pollux_heap *h, int id);
 /* Insert id, or move it if it is already in: -ENOMEM or 0. */
-int  heap_set(struct heap *h, int id, int64_t deadline);
-void heap_remove(struct heap *h, int id);
+int  pollux_heap_set(struct pollux_heap *h, int id, int64_t deadline);
+void pollux_heap_remove(struct pollux_heap *h, int id);
 /* The earliest node; the heap must not be empty. */
-static inline const struct heap_node *heap_top(const struct heap *h)
+static inline const struct pollux_heap_node *pollux_heap_top(const struct pollux_heap *h)
 {
     return &h->nodes[0];
 }

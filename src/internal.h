@@ -1,5 +1,6 @@
 /*
- * internal.h - the poller's private state, shared by the core files.
+ * internal.h - the poller's private state, shared by the core files
+ * (never by a backend: backend.h is all a backend sees).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -10,10 +11,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <errno.h>
 #include <time.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "pollux.h"
+#include "wake.h"
+
+/* Interest bits beyond backend.h's: HUP and ERR are always reported. */
+#define POLLUX_ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
+#define POLLUX_INTEREST_BITS (BACKEND_EVENT_BITS | POLLUX_ALWAYS_BITS | BACKEND_MODE_BITS)
+
+/* After a pollux_after_fork() that failed, the poller has no kernel state;
+ * only pollux_after_fork() (again) and pollux_free() make sense then. */
+#define POLLUX_NO_KERNEL_STATE (-EIO)
 
 /* What a slot of the fd table is used for. */
 enum fd_role {
@@ -48,14 +60,9 @@ struct fd_entry {
      * descriptors (role). The registration lives on, unwatched, so that
      * unregister succeeds and register says -EEXIST. */
     uint32_t closed_user : 1;
+    uint32_t queued : 1; /* on the change list (changes.c) */
 };
 
-/* The wake channel: an eventfd, or a non-blocking self-pipe. */
-struct wake_channel {
-    int read_fd;
-    int write_fd;           /* == read_fd for an eventfd */
-    atomic_int pending;     /* 1 between a wake and the wait that reports it */
-};
 
 /* A descriptor the kernel will not watch (a regular file on epoll), with
  * the file it named when the kernel said so: the number may be closed and
@@ -66,11 +73,20 @@ struct always_ready_file {
     ino_t ino;
 };
 
-struct timer_wheel;
+struct pollux_timers;
 
 struct pollux {
     const struct backend_ops *ops;
     void *backend;             /* the backend's private state */
+    pollux_backend id;
+    struct pollux_report *reports; /* what the backend's wait stores */
+    int reports_size;
+    /* The change list (changes.c): pending changes, one per fd. */
+    struct pollux_change *changes;
+    int changes_count, changes_size;
+    /* pollux_fileno() succeeded, nested in another loop: nothing waits for
+     * a batch, and the ready flag stays open. */
+    bool nested;
 
     struct fd_entry *fds;      /* indexed by descriptor number */
     void **fd_data;            /* the user's pointers, indexed likewise */
@@ -88,33 +104,12 @@ struct pollux {
     bool own_sources_first;
     bool files_before_timers; /* and within those, who leads */
 
-    struct wake_channel wake;
+    struct pollux_channel wake;
     /* Kept readable while always-ready files are armed, so that
      * pollux_fileno() polls readable for them too; opened on first need,
      * or by pollux_fileno() (nested), and then kept. */
-    struct wake_channel ready_flag;
-    bool nested; /* pollux_fileno() succeeded: the ready flag stays open */
-    struct timer_wheel *timers; /* NULL until the first timer is created */
+    struct pollux_channel ready_flag;
+    struct pollux_timers *timers; /* NULL until the first timer is created */
 };
-
-/* clock helpers */
-int64_t clock_now_ns(clockid_t clock);
-struct timespec ns_to_timespec(int64_t ns);
-/* Milliseconds for poll()-style timeouts, rounded up so a wait never ends early. */
-int ns_to_ms_rounded_up(int64_t ns);
-
-/* wake.c */
-int  wake_open(struct wake_channel *w);
-void wake_close(struct wake_channel *w);
-int  wake_signal(struct wake_channel *w);
-void wake_drain(struct wake_channel *w);
-
-/* pollux.c: the mask the backend was last given for fd (0: not watched,
- * or a fired ONESHOT), for a backend that applies a change later or
- * rebuilds its kernel object. */
-uint32_t core_kernel_mask(const pollux *p, int fd);
-
-/* pollux.c: (re)create the slot array entry for an internal descriptor */
-int core_watch_internal(pollux *p, int fd, enum fd_role role);
 
 #endif

@@ -24,6 +24,7 @@ static inline short to_poll_events(uint32_t mask)
     return ev;
 }
 
+/* The report for a pollfd's revents: POLLNVAL says the number was closed. */
 static inline uint32_t from_poll_events(short ev)
 {
     uint32_t bits = 0;
@@ -35,8 +36,14 @@ static inline uint32_t from_poll_events(short ev)
 #endif
     if (ev & POLLHUP)  bits |= POLLUX_HUP;
     if (ev & POLLERR)  bits |= POLLUX_ERR;
-    if (ev & POLLNVAL) bits |= BACKEND_NVAL;
     return bits;
+}
+
+static inline void pollux_report_from_poll(struct pollux_report *r, int fd, short revents)
+{
+    r->fd = fd;
+    r->kind = (revents & POLLNVAL) ? POLLUX_REPORT_CLOSED : POLLUX_REPORT_READY;
+    r->events = from_poll_events(revents);
 }
 
 #endif

@@ -20,10 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdtable.h"
 #include "heap.h"
 #include "internal.h"
 #include "timer.h"
 #include "timer_source.h"
+#include "util.h"
 
 /* With no kernel source, an absolute wall-clock deadline is looked at
  * again at least this often, to notice the clock being set. */
@@ -39,7 +41,7 @@ enum { QUEUE_MONOTONIC, QUEUE_BOOTTIME, QUEUE_REALTIME, QUEUE_COUNT };
 
 struct clock_queue {
     clockid_t clock;
-    struct heap heap;
+    struct pollux_heap heap;
     int source_fd;          /* kernel timer source, -1 until needed */
     bool source_failed;     /* cannot be opened here: bound the timeout instead */
     int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
@@ -56,7 +58,7 @@ struct timer {
     bool in_use;
 };
 
-struct timer_wheel {
+struct pollux_timers {
     struct timer *timers;
     int timers_size;
     int ids_used;          /* ids 0 .. ids_used-1 have been handed out */
@@ -69,9 +71,9 @@ struct timer_wheel {
     int due_first, due_last; /* expired, not yet reported: oldest first */
 };
 
-static struct timer_wheel *wheel_new(void)
+static struct pollux_timers *wheel_new(void)
 {
-    struct timer_wheel *w = calloc(1, sizeof *w);
+    struct pollux_timers *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
     w->due_first = w->due_last = -1;
@@ -86,14 +88,14 @@ static struct timer_wheel *wheel_new(void)
     };
     for (int q = 0; q < QUEUE_COUNT; q++) {
         w->queues[q].clock = clocks[q];
-        heap_init(&w->queues[q].heap);
+        pollux_heap_init(&w->queues[q].heap);
         w->queues[q].source_fd = -1;
         w->queues[q].armed_deadline = INT64_MAX;
     }
     return w;
 }
 
-static void close_sources(struct timer_wheel *w)
+static void close_sources(struct pollux_timers *w)
 {
     for (int q = 0; q < QUEUE_COUNT; q++) {
         if (w->queues[q].source_fd >= 0)
@@ -104,14 +106,14 @@ static void close_sources(struct timer_wheel *w)
     }
 }
 
-void timers_free(pollux *p)
+void pollux_timers_free(pollux *p)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return;
     close_sources(w);
     for (int q = 0; q < QUEUE_COUNT; q++)
-        heap_free(&w->queues[q].heap);
+        pollux_heap_free(&w->queues[q].heap);
     free(w->timers);
     free(w->free_ids);
     free(w);
@@ -120,7 +122,7 @@ void timers_free(pollux *p)
 
 /* The core is about to drop its kernel state: only close our descriptors,
  * never tell the old backend, whose kernel object a parent may share. */
-void timers_before_rebuild(pollux *p)
+void pollux_timers_before_rebuild(pollux *p)
 {
     if (p->timers != NULL)
         close_sources(p->timers);
@@ -144,7 +146,7 @@ static int64_t next_period(int64_t deadline, int64_t interval, int64_t now, uint
 
 /* ---- expiry ----------------------------------------------------------- */
 
-static void due_append(struct timer_wheel *w, int id)
+static void due_append(struct pollux_timers *w, int id)
 {
     struct timer *t = &w->timers[id];
     t->due_prev = w->due_last;
@@ -156,7 +158,7 @@ static void due_append(struct timer_wheel *w, int id)
     w->due_last = id;
 }
 
-static void due_unlink(struct timer_wheel *w, int id)
+static void due_unlink(struct pollux_timers *w, int id)
 {
     struct timer *t = &w->timers[id];
     if (t->due_prev >= 0)
@@ -171,22 +173,22 @@ static void due_unlink(struct timer_wheel *w, int id)
 }
 
 /* Move every timer of queue q whose deadline is <= now to the due ring. */
-static void expire_queue(struct timer_wheel *w, int q)
+static void expire_queue(struct pollux_timers *w, int q)
 {
     struct clock_queue *cq = &w->queues[q];
     if (cq->heap.count == 0)
         return;
-    int64_t now = clock_now_ns(cq->clock);
-    while (cq->heap.count > 0 && heap_top(&cq->heap)->deadline <= now) {
-        int id = heap_top(&cq->heap)->id;
+    int64_t now = pollux_clock_now_ns(cq->clock);
+    while (cq->heap.count > 0 && pollux_heap_top(&cq->heap)->deadline <= now) {
+        int id = pollux_heap_top(&cq->heap)->id;
         struct timer *t = &w->timers[id];
         uint64_t expirations = 1;
         if (t->interval > 0) {
             /* Missed periods are summed, as timerfd's read() does. */
             t->deadline = next_period(t->deadline, t->interval, now, &expirations);
-            heap_set(&cq->heap, id, t->deadline); /* moves it: no allocation */
+            pollux_heap_set(&cq->heap, id, t->deadline); /* moves it: no allocation */
         } else {
-            heap_remove(&cq->heap, id);
+            pollux_heap_remove(&cq->heap, id);
             t->queue = -1;
         }
         if (t->pending == 0)
@@ -195,24 +197,24 @@ static void expire_queue(struct timer_wheel *w, int q)
     }
 }
 
-static void expire_all(struct timer_wheel *w)
+static void expire_all(struct pollux_timers *w)
 {
     for (int q = 0; q < QUEUE_COUNT; q++)
         expire_queue(w, q);
 }
 
-bool timers_due(pollux *p)
+bool pollux_timers_due(pollux *p)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return false;
     expire_all(w);
     return w->due_first >= 0;
 }
 
-int timers_collect(pollux *p, pollux_event *out, int max)
+int pollux_timers_collect(pollux *p, pollux_event *out, int max)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return 0;
     expire_all(w);
@@ -243,13 +245,13 @@ static bool transient(int err)
  * transient error of opening it. */
 static int ensure_source(pollux *p, struct clock_queue *cq)
 {
-    if (p->ops->timer_source == TIMER_SOURCE_BACKEND || cq->source_fd >= 0)
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND || cq->source_fd >= 0)
         return 0;
-    if (cq->source_failed || p->ops->timer_source == TIMER_SOURCE_TIMEOUT)
+    if (cq->source_failed || p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMEOUT)
         return -ENOTSUP;
-    int fd = timer_source_open(cq->clock);
+    int fd = pollux_timer_source_open(cq->clock);
     int err = fd;
-    if (fd >= 0 && (err = core_watch_internal(p, fd, FD_TIMER)) < 0)
+    if (fd >= 0 && (err = pollux_fdtable_watch_internal(p, fd, FD_TIMER)) < 0)
         close(fd);
     if (err < 0) {
         cq->source_failed = !transient(err);
@@ -263,9 +265,9 @@ static int ensure_source(pollux *p, struct clock_queue *cq)
 static int arm_source(pollux *p, int q, int64_t deadline)
 {
     struct clock_queue *cq = &p->timers->queues[q];
-    if (p->ops->timer_source == TIMER_SOURCE_BACKEND)
-        return p->ops->timer_arm(p, q, cq->clock, deadline);
-    return timer_source_arm(cq->source_fd, cq->clock, deadline);
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND)
+        return p->ops->timer_arm(p->backend, q, cq->clock, deadline);
+    return pollux_timer_source_arm(cq->source_fd, cq->clock, deadline);
 }
 
 /*
@@ -286,7 +288,7 @@ static int arm_queue(pollux *p, int q)
     int err = ensure_source(p, cq);
     if (err < 0)
         return err == -ENOTSUP ? 0 : err;
-    int64_t deadline = heap_top(&cq->heap)->deadline;
+    int64_t deadline = pollux_heap_top(&cq->heap)->deadline;
     if (deadline >= cq->armed_deadline)
         return 1;
     err = arm_source(p, q, deadline);
@@ -300,7 +302,7 @@ static int arm_queue(pollux *p, int q)
  * readable at the next deadline even for a caller that never blocks in
  * pollux_wait(). Returns 0 or the first error of a source that could not
  * be opened or set now. */
-int timers_arm_sources(pollux *p)
+int pollux_timers_arm_sources(pollux *p)
 {
     if (p->timers == NULL)
         return 0;
@@ -313,30 +315,39 @@ int timers_arm_sources(pollux *p)
     return first_err;
 }
 
-bool timers_pending(const pollux *p)
+bool pollux_timers_pending(const pollux *p)
 {
     return p->timers != NULL && p->timers->due_first >= 0;
 }
 
+/* Whether the source covering the realtime queue also fires when the wall
+ * clock is set: the backend says for its own, timer_source.h for a timerfd. */
+static bool notices_clock_set(const pollux *p)
+{
+    if (p->ops->timer_source == POLLUX_TIMER_SOURCE_BACKEND)
+        return p->ops->caps & POLLUX_CAP_CLOCK_SET;
+    return POLLUX_TIMER_SOURCE_NOTICES_CLOCK_SET;
+}
+
 /* Before a wait that may block: where no kernel source covers a queue,
  * shorten the timeout to its earliest deadline. */
-int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
+int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return timeout_ns;
     for (int q = 0; q < QUEUE_COUNT; q++) {
         struct clock_queue *cq = &w->queues[q];
         if (cq->heap.count == 0)
             continue;
-        /* Only a timerfd (CANCEL_ON_SET) notices the wall clock being set;
-         * with another source an absolute wall-clock deadline is still
-         * looked at again every WALL_CLOCK_RECHECK_NS. */
+        /* A source that does not notice the wall clock being set leaves an
+         * absolute wall-clock deadline to be looked at again every
+         * WALL_CLOCK_RECHECK_NS. */
         bool covered = arm_queue(p, q) > 0;
-        if (covered && (q != QUEUE_REALTIME || p->ops->timer_source == TIMER_SOURCE_TIMERFD))
+        if (covered && (q != QUEUE_REALTIME || notices_clock_set(p)))
             continue;
-        int64_t deadline = heap_top(&cq->heap)->deadline;
-        int64_t left = deadline - clock_now_ns(cq->clock);
+        int64_t deadline = pollux_heap_top(&cq->heap)->deadline;
+        int64_t left = deadline - pollux_clock_now_ns(cq->clock);
         if (left < 0)
             left = 0;
         if (q == QUEUE_REALTIME && left > WALL_CLOCK_RECHECK_NS)
@@ -347,9 +358,9 @@ int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns)
     return timeout_ns;
 }
 
-void timers_source_fired(pollux *p)
+void pollux_timers_source_fired(pollux *p)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return;
     /* Which queue fired is not said: set every one again before sleeping. */
@@ -357,14 +368,14 @@ void timers_source_fired(pollux *p)
         w->queues[q].armed_deadline = INT64_MAX;
 }
 
-void timers_source_fd_ready(pollux *p, int fd)
+void pollux_timers_source_fd_ready(pollux *p, int fd)
 {
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     if (w == NULL)
         return;
     for (int q = 0; q < QUEUE_COUNT; q++) {
         if (w->queues[q].source_fd == fd) {
-            timer_source_ack(fd);
+            pollux_timer_source_ack(fd);
             w->queues[q].armed_deadline = INT64_MAX; /* fired: set it again */
         }
     }
@@ -396,20 +407,14 @@ static int queue_of_clock(int clockid)
     }
 }
 
-static int new_id(struct timer_wheel *w)
+static int new_id(struct pollux_timers *w)
 {
     if (w->free_count > 0)
         return w->free_ids[--w->free_count];
     if (w->ids_used == INT_MAX)
         return -ENOMEM;
-    if (w->ids_used == w->timers_size) {
-        int size = w->timers_size ? w->timers_size * 2 : 64;
-        struct timer *grown = realloc(w->timers, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        w->timers = grown;
-        w->timers_size = size;
-    }
+    if (pollux_grow_array((void **)&w->timers, &w->timers_size, w->ids_used + 1, sizeof *w->timers) < 0)
+        return -ENOMEM;
     return w->ids_used++;
 }
 
@@ -422,16 +427,10 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
         return -EINVAL;
     if (p->timers == NULL && (p->timers = wheel_new()) == NULL)
         return -ENOMEM;
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     /* The free list must be able to take the id back on delete. */
-    if (w->free_size < w->ids_used + 1) {
-        int size = w->free_size ? w->free_size * 2 : 64;
-        int *grown = realloc(w->free_ids, (size_t)size * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        w->free_ids = grown;
-        w->free_size = size;
-    }
+    if (pollux_grow_array((void **)&w->free_ids, &w->free_size, w->ids_used + 1, sizeof *w->free_ids) < 0)
+        return -ENOMEM;
     int id = new_id(w);
     if (id < 0)
         return id;
@@ -445,10 +444,10 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     return id;
 }
 
-static void disarm(struct timer_wheel *w, int id, struct timer *t)
+static void disarm(struct pollux_timers *w, int id, struct timer *t)
 {
     if (t->queue >= 0)
-        heap_remove(&w->queues[t->queue].heap, id);
+        pollux_heap_remove(&w->queues[t->queue].heap, id);
     t->queue = -1;
     if (t->pending > 0)
         due_unlink(w, id); /* re-arming or deleting drops what was pending */
@@ -463,13 +462,13 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
         return p == NULL ? -EINVAL : -ENOENT;
     if (initial_ns < 0 || interval_ns < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
         return -EINVAL;
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     int q = t->clock_queue;
     if (!(flags & POLLUX_TIMER_ABSTIME) && q == QUEUE_REALTIME)
         q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
     /* Only then change anything: out of memory keeps the old setting. */
     if (initial_ns != 0) {
-        int err = heap_reserve(&w->queues[q].heap, timer);
+        int err = pollux_heap_reserve(&w->queues[q].heap, timer);
         if (err < 0)
             return err;
     }
@@ -480,8 +479,8 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
 
     int64_t deadline = initial_ns;
     if (!(flags & POLLUX_TIMER_ABSTIME))
-        deadline = add_saturated(clock_now_ns(w->queues[q].clock), initial_ns);
-    heap_set(&w->queues[q].heap, timer, deadline); /* reserved: cannot fail */
+        deadline = add_saturated(pollux_clock_now_ns(w->queues[q].clock), initial_ns);
+    pollux_heap_set(&w->queues[q].heap, timer, deadline); /* reserved: cannot fail */
     t->deadline = deadline;
     t->queue = (int8_t)q;
     /* Without a source now (out of descriptors), the wait's timeout
@@ -498,7 +497,7 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
         return p == NULL ? -EINVAL : -ENOENT;
     int64_t remaining = 0;
     if (t->queue >= 0) {
-        int64_t now = clock_now_ns(p->timers->queues[t->queue].clock);
+        int64_t now = pollux_clock_now_ns(p->timers->queues[t->queue].clock);
         int64_t next = t->deadline;
         uint64_t periods;
         if (next <= now && t->interval > 0)
@@ -517,7 +516,7 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer)
     struct timer *t = lookup(p, timer);
     if (t == NULL)
         return p == NULL ? -EINVAL : -ENOENT;
-    struct timer_wheel *w = p->timers;
+    struct pollux_timers *w = p->timers;
     disarm(w, timer, t);
     t->in_use = false;
     w->free_ids[w->free_count++] = timer;

@@ -12,26 +12,26 @@
 #include "pollux.h"
 
 /* Release every timer and kernel timer source. */
-void timers_free(pollux *p);
+void pollux_timers_free(pollux *p);
 /* pollux_after_fork(): forget kernel sources before the core closes them
- * (timers_arm_sources() makes new ones once the new backend is up). */
-void timers_before_rebuild(pollux *p);
+ * (pollux_timers_arm_sources() makes new ones once the new backend is up). */
+void pollux_timers_before_rebuild(pollux *p);
 
 /* A kernel timer source (timerfd) registered by timer.c polled readable. */
-void timers_source_fd_ready(pollux *p, int fd);
+void pollux_timers_source_fd_ready(pollux *p, int fd);
 /* The backend's own timer source fired (TIMER_SOURCE_BACKEND). */
-void timers_source_fired(pollux *p);
+void pollux_timers_source_fired(pollux *p);
 /* True when at least one timer has expired and waits to be reported. */
-bool timers_due(pollux *p);
+bool pollux_timers_due(pollux *p);
 /* Set the kernel sources to the earliest deadlines (see timer.c); 0 or
  * the error of a source that could not be opened or set now. */
-int timers_arm_sources(pollux *p);
+int pollux_timers_arm_sources(pollux *p);
 /* True when expired timers wait to be reported (no clock reading). */
-bool timers_pending(const pollux *p);
+bool pollux_timers_pending(const pollux *p);
 /* The timeout shortened so the wait ends by the next deadline, where no
  * kernel source does it. */
-int64_t timers_clamp_timeout(pollux *p, int64_t timeout_ns);
+int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns);
 /* Store up to max POLLUX_TIMER events for expired timers; returns how many. */
-int timers_collect(pollux *p, pollux_event *out, int max);
+int pollux_timers_collect(pollux *p, pollux_event *out, int max);
 
 #endif

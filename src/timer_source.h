@@ -13,12 +13,15 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The source fires when the wall clock is set (timerfd's CANCEL_ON_SET). */
+#define POLLUX_TIMER_SOURCE_NOTICES_CLOCK_SET 1
+
 /* A descriptor for clock, or -ENOTSUP where there is no kernel source. */
-int  timer_source_open(clockid_t clock);
+int  pollux_timer_source_open(clockid_t clock);
 /* Fire at deadline_ns on the source's clock. On CLOCK_REALTIME the source
  * also fires when the wall clock is set, so the queue can look again. */
-int  timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns);
+int  pollux_timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns);
 /* Consume a firing (or a clock-was-set notice). */
-void timer_source_ack(int fd);
+void pollux_timer_source_ack(int fd);
 
 #endif

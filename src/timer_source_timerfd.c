@@ -1,6 +1,6 @@
 /*
  * timer_source_timerfd.c - the Linux timerfd kernel timer source.
- * Where there is no timerfd, timer_source_open() says -ENOTSUP and the
+ * Where there is no timerfd, pollux_timer_source_open() says -ENOTSUP and the
  * queue bounds the wait's timeout instead.
  *
  * SPDX-License-Identifier: MIT
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "clock.h"
 #include "timer_source.h"
 
 #ifdef HAVE_TIMERFD
@@ -21,15 +21,15 @@
 #define TFD_TIMER_CANCEL_ON_SET (1 << 1)
 #endif
 
-int timer_source_open(clockid_t clock)
+int pollux_timer_source_open(clockid_t clock)
 {
     int fd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
 
-int timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
+int pollux_timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
 {
-    struct itimerspec spec = { .it_value = ns_to_timespec(deadline_ns) };
+    struct itimerspec spec = { .it_value = pollux_ns_to_timespec(deadline_ns) };
     if (deadline_ns <= 0)
         spec.it_value.tv_nsec = 1; /* 0 would disarm: "already due" is wanted */
     int flags = TFD_TIMER_ABSTIME;
@@ -38,7 +38,7 @@ int timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
     return timerfd_settime(fd, flags, &spec, NULL) == 0 ? 0 : -errno;
 }
 
-void timer_source_ack(int fd)
+void pollux_timer_source_ack(int fd)
 {
     uint64_t expirations;
     /* EAGAIN: nothing to consume; ECANCELED: the clock was set. Either way
@@ -49,13 +49,13 @@ void timer_source_ack(int fd)
 
 #else
 
-int timer_source_open(clockid_t clock)
+int pollux_timer_source_open(clockid_t clock)
 {
     (void)clock;
     return -ENOTSUP;
 }
 
-int timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
+int pollux_timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
 {
     (void)fd;
     (void)clock;
@@ -63,7 +63,7 @@ int timer_source_arm(int fd, clockid_t clock, int64_t deadline_ns)
     return -ENOTSUP;
 }
 
-void timer_source_ack(int fd)
+void pollux_timer_source_ack(int fd)
 {
     (void)fd;
 }

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "wake.h"
 
 #ifdef HAVE_EVENTFD
 #include <sys/eventfd.h>
@@ -29,7 +29,7 @@ static int set_cloexec_nonblock(int fd)
 }
 #endif
 
-int wake_open(struct wake_channel *w)
+int pollux_channel_open(struct pollux_channel *w)
 {
     atomic_store(&w->pending, 0);
 #ifdef HAVE_EVENTFD
@@ -56,7 +56,7 @@ int wake_open(struct wake_channel *w)
 #endif
 }
 
-void wake_close(struct wake_channel *w)
+void pollux_channel_close(struct pollux_channel *w)
 {
     if (w->read_fd >= 0)
         close(w->read_fd);
@@ -66,7 +66,7 @@ void wake_close(struct wake_channel *w)
 }
 
 /* Async-signal-safe: an atomic exchange and at most one write(). */
-int wake_signal(struct wake_channel *w)
+int pollux_channel_signal(struct pollux_channel *w)
 {
     if (atomic_exchange(&w->pending, 1) != 0)
         return 0; /* a wake is already on its way */
@@ -96,7 +96,7 @@ int wake_signal(struct wake_channel *w)
  * flag still set and skips its write, which is right because the event
  * being reported now covers it.
  */
-void wake_drain(struct wake_channel *w)
+void pollux_channel_drain(struct pollux_channel *w)
 {
     char buf[64];
     ssize_t n;

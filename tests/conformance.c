@@ -41,6 +41,7 @@
 #include <cmocka.h>
 
 #include "pollux.h"
+#include "capabilities.h"
 #include "helpers.h"
 
 /* Upper bound for anything that should happen "at once": only catches hangs. */
@@ -117,62 +118,11 @@ static pollux_backend backend(const pollux *p)
 }
 
 /*
- * What each backend can tell, as docs/portability.md lists it. A test of a
- * property a backend cannot see checks the weaker thing that backend must
- * still do (e.g. select shows a hang-up as READ).
+ * What each backend can tell (docs/portability.md) comes from its own
+ * declarations (capabilities.h). A test of a property a backend cannot see
+ * checks the weaker thing that backend must still do (e.g. select shows a
+ * hang-up as READ).
  */
-
-/* Hang-up: select has only read, write and except sets; kqueue has EV_EOF. */
-static int reports_hup(const pollux *p)
-{
-    pollux_backend b = backend(p);
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_POLL ||
-           b == POLLUX_BACKEND_DEVPOLL || b == POLLUX_BACKEND_KQUEUE;
-}
-
-/* Decision 5: RDHUP is reported by epoll, poll and kqueue. */
-static int reports_rdhup(const pollux *p)
-{
-    pollux_backend b = backend(p);
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_POLL || b == POLLUX_BACKEND_KQUEUE;
-}
-
-/* An error condition on a pipe whose reader is gone (POLLERR); select shows
- * it as writable only, kqueue as EV_EOF (HUP). */
-static int reports_pipe_err(const pollux *p)
-{
-    pollux_backend b = backend(p);
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_POLL || b == POLLUX_BACKEND_DEVPOLL;
-}
-
-/* A socket error (refused connect); kqueue has EV_EOF with the error. */
-static int reports_socket_err(const pollux *p)
-{
-    return reports_pipe_err(p) || backend(p) == POLLUX_BACKEND_KQUEUE;
-}
-
-/* POLLUX_PRI: kqueue has no out-of-band filter and refuses it (-ENOTSUP). */
-static int supports_pri(const pollux *p)
-{
-    return backend(p) != POLLUX_BACKEND_KQUEUE;
-}
-
-static int supports_edge(const pollux *p)
-{
-    pollux_backend b = backend(p);
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_KQUEUE;
-}
-
-/* pollux_fileno: epoll and kqueue have a pollable kernel object, except
- * kqueue over libkqueue (docs/portability.md), where the library says
- * -ENOTSUP: asked, since only the build knows. */
-static int has_fileno(const pollux *p)
-{
-    pollux_backend b = backend(p);
-    if (b == POLLUX_BACKEND_KQUEUE)
-        return pollux_fileno(p) != -ENOTSUP;
-    return b == POLLUX_BACKEND_EPOLL;
-}
 
 /* The one kqueue without a pollable descriptor is libkqueue's. */
 static int is_libkqueue(const pollux *p)

@@ -1,15 +1,16 @@
 /*
- * grow.c - see grow.h.
+ * util.c - see util.h.
  *
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "grow.h"
+#include "util.h"
 
-int grow_array(void **array, int *size, int needed, size_t item)
+int pollux_grow_array(void **array, int *size, int needed, size_t item)
 {
     if (needed <= *size)
         return 0;
@@ -23,4 +24,18 @@ int grow_array(void **array, int *size, int needed, size_t item)
     *array = grown;
     *size = grown_size;
     return 0;
+}
+
+int pollux_grow_index(int **array, int *size, int needed)
+{
+    int old = *size;
+    int err = pollux_grow_array((void **)array, size, needed, sizeof **array);
+    for (int i = old; err == 0 && i < *size; i++)
+        (*array)[i] = -1;
+    return err;
+}
+
+bool pollux_fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
 }

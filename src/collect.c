@@ -1,0 +1,257 @@
+/*
+ * collect.c - one wait's collection: the kernel's reports turned into the
+ * user's events, and the core's own sources (timers, always-ready files)
+ * taking turns with them so that no kind starves another (see collect.h).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "platform.h" /* first: it may define _GNU_SOURCE */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "always_ready.h"
+#include "changes.h"
+#include "collect.h"
+#include "fdtable.h"
+#include "timer.h"
+#include "util.h"
+#include "wake.h"
+
+/*
+ * epoll cannot watch regular files, so nothing in its set would make
+ * pollux_fileno() readable for them. The ready flag, an internal eventfd
+ * in the set, is kept signalled while any of them is armed. Returns 0 or
+ * the error of opening the flag while it is needed (tried again at the
+ * next call). Once pollux_fileno() was asked for, the flag is opened even
+ * before it is needed, so that a later shortage of descriptors cannot
+ * leave it missing.
+ */
+int pollux_sync_ready_flag(pollux *p)
+{
+    if (p->ops->fileno == NULL)
+        return 0;
+    bool armed = pollux_always_ready_any_armed(p) || pollux_timers_pending(p);
+    struct pollux_channel *flag = &p->ready_flag;
+    if ((armed || p->nested) && flag->read_fd < 0) {
+        int err = pollux_channel_open(flag);
+        if (err == 0 && (err = pollux_fdtable_watch_internal(p, flag->read_fd, FD_READY_FLAG)) < 0)
+            pollux_channel_close(flag);
+        if (err < 0)
+            return armed ? err : 0; /* not needed yet: tried again next time */
+    }
+    if (armed)
+        return pollux_channel_signal(flag);
+    if (flag->read_fd >= 0 && atomic_load(&flag->pending))
+        pollux_channel_drain(flag);
+    return 0;
+}
+
+static void report_wake(pollux_event *ev)
+{
+    ev->fd = -1;
+    ev->events = POLLUX_WAKE;
+    ev->count = 0;
+    ev->data = NULL;
+}
+
+/* A report for one of the poller's own descriptors. */
+static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux_event *ev)
+{
+    if (e->role == FD_WAKE) {
+        pollux_channel_drain(&p->wake);
+        report_wake(ev);
+        return true;
+    }
+    if (e->role == FD_TIMER)
+        pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
+    /* FD_READY_FLAG: the files themselves are reported by the core. */
+    return false;
+}
+
+/* CLOSED and ALWAYS_READY: no readiness, a change of state. */
+static void deliver_state(pollux *p, const struct pollux_report *r, struct fd_entry *e)
+{
+    if (r->kind == POLLUX_REPORT_ALWAYS_READY) {
+        /* Reported below, with the other always-ready files. */
+        e->kernel = 0;
+        pollux_always_ready_add(p, r->fd);
+        return;
+    }
+    /* CLOSED: closed without unregistering; stop watching so wait cannot spin. */
+    pollux_change(p, r->fd, e->kernel, 0);
+    e->kernel = 0;
+    e->flags |= FD_CLOSED;
+}
+
+/* Reports of the backend's own sources, and of a change of state. */
+static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event *ev)
+{
+    if (r->kind == POLLUX_REPORT_WAKE) {
+        atomic_store(&p->wake.pending, 0);
+        report_wake(ev);
+        return true;
+    }
+    if (r->kind == POLLUX_REPORT_TIMER) {
+        pollux_timers_source_fired(p);
+        return false;
+    }
+    if (r->fd >= p->fds_size)
+        return false;
+    struct fd_entry *e = &p->fds[r->fd];
+    if (e->role != FD_USER)
+        return deliver_internal(p, e, r->fd, ev);
+    /* Not watched any more, or a ONESHOT already reported. */
+    if (e->kernel != 0 && !(e->flags & FD_DISARMED))
+        deliver_state(p, r, e);
+    return false;
+}
+
+/*
+ * Turn a backend report into the user's event. Returns false when nothing
+ * is to be reported for it.
+ */
+static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+{
+    if (r->kind != POLLUX_REPORT_READY)
+        return deliver_other(p, r, ev);
+    int fd = r->fd;
+    if (fd >= p->fds_size)
+        return false;
+    struct fd_entry *e = &p->fds[fd];
+    if (e->role != FD_USER)
+        return deliver_internal(p, e, fd, ev);
+    /* Not watched any more, or a ONESHOT already reported. */
+    if (e->kernel == 0 || (e->flags & FD_DISARMED))
+        return false;
+    uint32_t ready = r->events;
+    uint32_t bits = (ready & e->interest & BACKEND_EVENT_BITS) | (ready & POLLUX_ALWAYS_BITS);
+    if (bits & POLLUX_ALWAYS_BITS)
+        bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
+    if (bits == 0)
+        return false;
+    if (e->interest & POLLUX_ONESHOT) {
+        e->flags |= FD_DISARMED;
+        if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
+            pollux_change(p, fd, e->kernel, 0);
+            e->kernel = 0;
+        }
+    }
+    ev->fd = fd;
+    ev->events = bits;
+    ev->count = 0;
+    ev->data = p->fd_data[fd];
+    return true;
+}
+
+static bool already_reported(const pollux_event *out, int count, int fd)
+{
+    for (int i = 0; i < count; i++)
+        if (out[i].fd == fd && fd >= 0)
+            return true;
+    return false;
+}
+
+/*
+ * Ask the kernel, then keep only what is to be reported. Internal sources
+ * (timer sources, the ready flag) take room in a batch without being
+ * reported: when they filled it, ask again without waiting, or with
+ * max_events 1 a timer source could crowd out every descriptor. A few
+ * rounds suffice, there are only a handful of internal sources.
+ */
+static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    if (max > p->reports_size
+        && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
+        return -ENOMEM;
+    int n = 0;
+    for (int round = 0; round < 4 && n < max; round++) {
+        int room = max - n, first_of_round = n;
+        struct pollux_batch batch = { 0 };
+        if (p->changes_count > 0)
+            pollux_changes_batch(p, &batch);
+        int got = p->ops->wait(p->backend, &batch, p->reports, room, round == 0 ? timeout_ns : 0);
+        if (batch.taken > 0)
+            pollux_changes_done(p, &batch);
+        if (got < 0)
+            return n > 0 ? n : got;
+        int kept = 0;
+        bool repeated = false;
+        for (int i = 0; i < got; i++) {
+            const struct pollux_report *r = &p->reports[i];
+            /* A later round may see a level-triggered source again. */
+            if (round > 0 && already_reported(out, first_of_round, r->fd)) {
+                repeated = true;
+                continue;
+            }
+            if (deliver(p, r, &out[n + kept]))
+                kept++;
+        }
+        n += kept;
+        if (got < room || kept == got || repeated)
+            break;
+    }
+    return n;
+}
+
+/* The core's own sources, timers and always-ready files, taking turns at
+ * leading so that an always-due timer cannot crowd out the files. */
+static int collect_own(pollux *p, pollux_event *out, int max)
+{
+    int n;
+    if (p->files_before_timers) {
+        n = pollux_always_ready_collect(p, out, max);
+        n += pollux_timers_collect(p, out + n, max - n);
+    } else {
+        n = pollux_timers_collect(p, out, max);
+        n += pollux_always_ready_collect(p, out + n, max - n);
+    }
+    p->files_before_timers = !p->files_before_timers;
+    return n;
+}
+
+/*
+ * One round: the sources the core reports itself (timers, always-ready
+ * files) and the kernel's. Whoever was left without room last time goes
+ * first, so neither kind starves the other.
+ */
+int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    /* Only descriptors the kernel watches: the common case, kept short. */
+    if (p->timers == NULL && p->always_ready_count == 0) {
+        int n = collect_kernel(p, out, max, timeout_ns);
+        if (n < 0 || p->always_ready_count == 0)
+            return n;
+        /* The kernel round found regular files (epoll's deferred checks of
+         * an unchanged modify): they are ready now, report them now. */
+        n += pollux_always_ready_collect(p, out + n, max - n);
+        pollux_sync_ready_flag(p);
+        return n;
+    }
+
+    bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p);
+    if (own_ready)
+        timeout_ns = 0;
+    else
+        timeout_ns = pollux_timers_clamp_timeout(p, timeout_ns);
+
+    bool own_first = own_ready && p->own_sources_first;
+    int n = 0;
+    if (own_first)
+        n += collect_own(p, out + n, max - n);
+    if (n < max) {
+        int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
+        if (r < 0)
+            return n > 0 ? n : r;
+        n += r;
+    }
+    if (!own_first)
+        n += collect_own(p, out + n, max - n);
+    /* Only pollers with timers or always-ready files get here. */
+    pollux_timers_arm_sources(p); /* for pollux_fileno() users that never block */
+    pollux_sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
+    /* Turns alternate: after leading, the core's sources follow; after
+     * following without room, they lead. */
+    p->own_sources_first = !own_first && n == max
+                           && (pollux_always_ready_any_armed(p) || pollux_timers_due(p));
+    return n;
+}

@@ -1,0 +1,41 @@
+/*
+ * util.h - plumbing shared by the core and the backends: growing arrays,
+ * asking whether a number is open, scanning from a rotating start.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef POLLUX_UTIL_H
+#define POLLUX_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Make *array hold at least `needed` items of `item` bytes, doubling from
+ * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
+int pollux_grow_array(void **array, int *size, int needed, size_t item);
+
+/* The same for an index array (int per number): new items are -1,
+ * "nowhere". */
+int pollux_grow_index(int **array, int *size, int needed);
+
+/* Whether fd is an open descriptor of this process (fcntl F_GETFD). */
+bool pollux_fd_is_open(int fd);
+
+/*
+ * Fairness when more is ready than there is room for: a scan of `count`
+ * positions starts where the last one stopped (`cursor`, wrapped), so that
+ * every position leads in turn. pollux_rotation_at(start, k, count) is the
+ * k-th position of the scan, 0 <= k < count.
+ */
+static inline int pollux_rotation_start(int cursor, int count)
+{
+    return cursor >= 0 && cursor < count ? cursor : 0;
+}
+
+static inline int pollux_rotation_at(int start, int k, int count)
+{
+    int i = start + k;
+    return i >= count ? i - count : i;
+}
+
+#endif
