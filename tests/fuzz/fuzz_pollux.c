@@ -62,6 +62,8 @@ static uint8_t next(struct input *in)
 }
 
 static bool tracing;
+/* Whether each backend has a pollux_fileno here, learnt from a fresh poller. */
+static bool backend_has_fileno[POLLUX_BACKEND_DEVPOLL + 1];
 /* RLIMIT_NOFILE outside OP_LIMIT, restored before a failure is reported
  * (libFuzzer needs descriptors to write the input out). */
 static struct rlimit normal_limit;
@@ -551,6 +553,7 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     struct input in = { .d = data, .n = size };
     memset(r, 0, sizeof *r);
     r->backend = b;
+    r->has_fileno = backend_has_fileno[b];
     r->op_name = "setup";
     setup_pool(r, next(&in));
     for (int i = 0; tracing && i < r->nslots; i++)
@@ -567,8 +570,18 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
         close_slot(r, &r->slots[i]);
 }
 
+/* libkqueue closes a freed kqueue's internal descriptors later, from its
+ * own thread; this function of its (exported, not in its header; see
+ * fd_settle() in tests/helpers.c) returns once it has. Weak, so NULL where
+ * the kqueue is the kernel's or the emulation. */
+extern void libkqueue_drain_pending_close(void) __attribute__((weak));
+
+/* The number of open descriptors, once every poller freed so far has
+ * closed all of its own. */
 static int open_fds(void)
 {
+    if (libkqueue_drain_pending_close != NULL)
+        libkqueue_drain_pending_close();
     static struct pollfd pfd[COUNTED_FDS];
     for (int i = 0; i < COUNTED_FDS; i++)
         pfd[i] = (struct pollfd){ .fd = i };
@@ -604,6 +617,26 @@ static unsigned chosen_backends(void)
     return mask;
 }
 
+/* Asks a fresh poller of each backend whether it has a pollux_fileno
+ * (docs/portability.md: not over libkqueue). The first poller also makes
+ * whatever a kqueue library keeps open for the process, before counting. */
+static void probe_backends(unsigned backends)
+{
+    for (int b = POLLUX_BACKEND_SELECT; b <= POLLUX_BACKEND_DEVPOLL; b++) {
+        pollux *p;
+        if (!(backends & (1u << b)))
+            continue;
+        int err = pollux_new(&p, (pollux_backend)b);
+        if (err < 0) {
+            fprintf(stderr, "pollux-fuzz: %s: pollux_new: %s\n",
+                    pollux_backend_name((pollux_backend)b), strerror(-err));
+            abort();
+        }
+        backend_has_fileno[b] = model_fileno_probe((pollux_backend)b, pollux_fileno(p));
+        pollux_free(p);
+    }
+}
+
 /* select needs descriptors above FD_SETSIZE, and the count needs room. */
 static void raise_fd_limit(void)
 {
@@ -627,6 +660,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         signal(SIGPIPE, SIG_IGN); /* writes to closed pipes and sockets are operations too */
         tracing = getenv("POLLUX_FUZZ_TRACE") != NULL;
         backends = chosen_backends();
+        probe_backends(backends);
     }
     int fds_before = open_fds();
     int nruns = 0;

@@ -59,11 +59,6 @@ static void expect(const struct run *r, const struct allowed *a, int got, const 
               got < 0 ? strerror(-got) : "success", list);
 }
 
-static bool has_fileno(pollux_backend b)
-{
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_KQUEUE;
-}
-
 static bool deterministic(const struct run *r, int obj)
 {
     return obj >= 0 && r->objs[obj].kind != K_TCP;
@@ -495,7 +490,7 @@ static bool certainly_ready(struct run *r)
 void model_fileno(struct run *r, int got)
 {
     struct allowed a = { .n = 0 };
-    if (!has_fileno(r->backend)) {
+    if (!r->has_fileno) {
         allow(&a, -ENOTSUP);
     } else if (r->broken) {
         allow(&a, -EIO);
@@ -512,6 +507,30 @@ void model_fileno(struct run *r, int got)
     if (poll(&pfd, 1, 200) != 1)
         fuzz_fail(r, "pollux_fileno %d does not poll readable although wait has something to report",
                   got);
+}
+
+/*
+ * docs/portability.md: epoll has a fileno; select, poll and /dev/poll do
+ * not (-ENOTSUP); kqueue has one except over libkqueue, whose descriptor
+ * never polls readable (-ENOTSUP there). Which kqueue this is only the
+ * library knows, so a fresh poller's answer decides, within that table.
+ */
+bool model_fileno_probe(pollux_backend b, int got)
+{
+    bool ok;
+    if (b == POLLUX_BACKEND_EPOLL)
+        ok = got >= 0;
+    else if (b == POLLUX_BACKEND_KQUEUE)
+        ok = got >= 0 || got == -ENOTSUP;
+    else
+        ok = got == -ENOTSUP;
+    if (!ok) {
+        fprintf(stderr, "pollux-fuzz: %s, a fresh poller: pollux_fileno returned %d (%s), "
+                "which docs/portability.md does not allow\n", pollux_backend_name(b), got,
+                got < 0 ? strerror(-got) : "a descriptor");
+        abort();
+    }
+    return got >= 0;
 }
 
 /* ---- timers ---------------------------------------------------------- */

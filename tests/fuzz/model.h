@@ -77,6 +77,7 @@ struct run {
     bool broken;  /* a failed after_fork: no kernel state */
     bool limited; /* this operation runs with no or few free descriptors */
     bool wake_pending;
+    bool has_fileno; /* what pollux_fileno gave on a fresh poller of the backend */
     int op_index;
     const char *op_name;
     struct slot slots[MAX_SLOTS];
@@ -108,6 +109,9 @@ void model_unregister(struct run *r, int fd, int got);
 void model_after_fork(struct run *r, int got);
 void model_wake(struct run *r, int got);
 void model_fileno(struct run *r, int got);
+/* pollux_fileno's result on a fresh poller of backend b, checked against
+ * the documented table: whether the backend has a fileno here. */
+bool model_fileno_probe(pollux_backend b, int got);
 void model_wait(struct run *r, const pollux_event *ev, int max, int got,
                 const short *before, const short *after);
 
