@@ -62,6 +62,11 @@ static uint8_t next(struct input *in)
 }
 
 static bool tracing;
+/* libkqueue closes a freed kqueue's internal descriptors later, from its
+ * own thread; this function of its (exported, not in its header; see
+ * fd_settle() in tests/helpers.c) returns once it has. Weak, so NULL where
+ * the kqueue is the kernel's or the emulation: it also tells libkqueue. */
+extern void libkqueue_drain_pending_close(void) __attribute__((weak));
 /* Whether each backend has a pollux_fileno here, learnt from a fresh poller. */
 static bool backend_has_fileno[POLLUX_BACKEND_DEVPOLL + 1];
 /* RLIMIT_NOFILE outside OP_LIMIT, restored before a failure is reported
@@ -304,6 +309,7 @@ static void do_close(struct run *r, struct input *in)
     struct slot *s = pick_slot(r, next(in));
     if (s != NULL && s->fd >= 0) {
         note(r, "fd %d", s->fd);
+        model_closing(r, s);
         close_slot(r, s);
     }
 }
@@ -325,6 +331,7 @@ static void do_dup2(struct run *r, struct input *in)
         return;
     if (dup2(a->fd, b->fd) < 0)
         return;
+    model_closing(r, b);
     note(r, "fd %d onto %d", a->fd, b->fd);
     r->objs[b->obj].refs--;
     b->obj = a->obj;
@@ -554,6 +561,7 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     memset(r, 0, sizeof *r);
     r->backend = b;
     r->has_fileno = backend_has_fileno[b];
+    r->libkqueue = b == POLLUX_BACKEND_KQUEUE && libkqueue_drain_pending_close != NULL;
     r->op_name = "setup";
     setup_pool(r, next(&in));
     for (int i = 0; tracing && i < r->nslots; i++)
@@ -569,12 +577,6 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     for (int i = 0; i < r->nslots; i++)
         close_slot(r, &r->slots[i]);
 }
-
-/* libkqueue closes a freed kqueue's internal descriptors later, from its
- * own thread; this function of its (exported, not in its header; see
- * fd_settle() in tests/helpers.c) returns once it has. Weak, so NULL where
- * the kqueue is the kernel's or the emulation. */
-extern void libkqueue_drain_pending_close(void) __attribute__((weak));
 
 /* The number of open descriptors, once every poller freed so far has
  * closed all of its own. */

@@ -228,6 +228,19 @@ void model_unregister(struct run *r, int fd, int got)
         g->used = false;
 }
 
+/*
+ * docs/portability.md: over libkqueue, a registered number closed while a
+ * dup keeps its file open leaves libkqueue's epoll watching that file (not
+ * worked around there: "unregister before closing"). What that file can be
+ * may then show in reports for the number, whatever is registered on it.
+ */
+void model_closing(struct run *r, const struct slot *s)
+{
+    if (!r->libkqueue || s->fd < 0 || model_reg(r, s->fd) == NULL || r->nstale == MAX_STALE)
+        return;
+    r->stale[r->nstale++] = (struct stale){ .fd = s->fd, .obj = s->obj };
+}
+
 void model_after_fork(struct run *r, int got)
 {
     struct allowed a = { .n = 0 };
@@ -303,10 +316,21 @@ static int slot_index(const struct run *r, int fd)
     return -1;
 }
 
+/* poll(2)'s view of a file through the numbers that still name it. */
+static short object_state(const struct run *r, int obj, const short *before, const short *after)
+{
+    short rv = 0;
+    for (int k = 0; k < r->nslots; k++)
+        if (r->slots[k].fd >= 0 && r->slots[k].obj == obj)
+            rv |= before[k] | after[k];
+    return rv;
+}
+
 /*
  * What could be ready behind a registration: the file its number names
  * now and, while it is open elsewhere, the file it was made for (epoll and
- * kqueue watch files; docs/portability.md).
+ * kqueue watch files; docs/portability.md), and over libkqueue the files
+ * it still watches under the number (model_closing).
  */
 static short possible(struct run *r, const struct reg *g, const short *before, const short *after)
 {
@@ -315,9 +339,10 @@ static short possible(struct run *r, const struct reg *g, const short *before, c
     if (i >= 0)
         rv |= before[i] | after[i];
     if (g->obj >= 0 && r->objs[g->obj].refs > 0 && !bound(r, g))
-        for (int k = 0; k < r->nslots; k++)
-            if (r->slots[k].fd >= 0 && r->slots[k].obj == g->obj)
-                rv |= before[k] | after[k];
+        rv |= object_state(r, g->obj, before, after);
+    for (int k = 0; k < r->nstale; k++)
+        if (r->stale[k].fd == g->fd)
+            rv |= object_state(r, r->stale[k].obj, before, after);
     return rv;
 }
 
