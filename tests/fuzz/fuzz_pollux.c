@@ -62,6 +62,13 @@ static uint8_t next(struct input *in)
 }
 
 static bool tracing;
+/* libkqueue closes a freed kqueue's internal descriptors later, from its
+ * own thread; this function of its (exported, not in its header; see
+ * fd_settle() in tests/helpers.c) returns once it has. Weak, so NULL where
+ * the kqueue is the kernel's or the emulation: it also tells libkqueue. */
+extern void libkqueue_drain_pending_close(void) __attribute__((weak));
+/* Whether each backend has a pollux_fileno here, learnt from a fresh poller. */
+static bool backend_has_fileno[POLLUX_BACKEND_DEVPOLL + 1];
 /* RLIMIT_NOFILE outside OP_LIMIT, restored before a failure is reported
  * (libFuzzer needs descriptors to write the input out). */
 static struct rlimit normal_limit;
@@ -302,6 +309,7 @@ static void do_close(struct run *r, struct input *in)
     struct slot *s = pick_slot(r, next(in));
     if (s != NULL && s->fd >= 0) {
         note(r, "fd %d", s->fd);
+        model_closing(r, s);
         close_slot(r, s);
     }
 }
@@ -323,6 +331,7 @@ static void do_dup2(struct run *r, struct input *in)
         return;
     if (dup2(a->fd, b->fd) < 0)
         return;
+    model_closing(r, b);
     note(r, "fd %d onto %d", a->fd, b->fd);
     r->objs[b->obj].refs--;
     b->obj = a->obj;
@@ -551,6 +560,8 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     struct input in = { .d = data, .n = size };
     memset(r, 0, sizeof *r);
     r->backend = b;
+    r->has_fileno = backend_has_fileno[b];
+    r->libkqueue = b == POLLUX_BACKEND_KQUEUE && libkqueue_drain_pending_close != NULL;
     r->op_name = "setup";
     setup_pool(r, next(&in));
     for (int i = 0; tracing && i < r->nslots; i++)
@@ -567,8 +578,12 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
         close_slot(r, &r->slots[i]);
 }
 
+/* The number of open descriptors, once every poller freed so far has
+ * closed all of its own. */
 static int open_fds(void)
 {
+    if (libkqueue_drain_pending_close != NULL)
+        libkqueue_drain_pending_close();
     static struct pollfd pfd[COUNTED_FDS];
     for (int i = 0; i < COUNTED_FDS; i++)
         pfd[i] = (struct pollfd){ .fd = i };
@@ -604,6 +619,26 @@ static unsigned chosen_backends(void)
     return mask;
 }
 
+/* Asks a fresh poller of each backend whether it has a pollux_fileno
+ * (docs/portability.md: not over libkqueue). The first poller also makes
+ * whatever a kqueue library keeps open for the process, before counting. */
+static void probe_backends(unsigned backends)
+{
+    for (int b = POLLUX_BACKEND_SELECT; b <= POLLUX_BACKEND_DEVPOLL; b++) {
+        pollux *p;
+        if (!(backends & (1u << b)))
+            continue;
+        int err = pollux_new(&p, (pollux_backend)b);
+        if (err < 0) {
+            fprintf(stderr, "pollux-fuzz: %s: pollux_new: %s\n",
+                    pollux_backend_name((pollux_backend)b), strerror(-err));
+            abort();
+        }
+        backend_has_fileno[b] = model_fileno_probe((pollux_backend)b, pollux_fileno(p));
+        pollux_free(p);
+    }
+}
+
 /* select needs descriptors above FD_SETSIZE, and the count needs room. */
 static void raise_fd_limit(void)
 {
@@ -627,6 +662,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         signal(SIGPIPE, SIG_IGN); /* writes to closed pipes and sockets are operations too */
         tracing = getenv("POLLUX_FUZZ_TRACE") != NULL;
         backends = chosen_backends();
+        probe_backends(backends);
     }
     int fds_before = open_fds();
     int nruns = 0;

@@ -59,16 +59,6 @@ static void expect(const struct run *r, const struct allowed *a, int got, const 
               got < 0 ? strerror(-got) : "success", list);
 }
 
-/* Over libkqueue there is none (docs/portability.md). */
-static bool has_fileno(pollux_backend b)
-{
-#ifdef POLLUX_TEST_LIBKQUEUE
-    if (b == POLLUX_BACKEND_KQUEUE)
-        return false;
-#endif
-    return b == POLLUX_BACKEND_EPOLL || b == POLLUX_BACKEND_KQUEUE;
-}
-
 static bool deterministic(const struct run *r, int obj)
 {
     return obj >= 0 && r->objs[obj].kind != K_TCP;
@@ -238,6 +228,19 @@ void model_unregister(struct run *r, int fd, int got)
         g->used = false;
 }
 
+/*
+ * docs/portability.md: over libkqueue, a registered number closed while a
+ * dup keeps its file open leaves libkqueue's epoll watching that file (not
+ * worked around there: "unregister before closing"). What that file can be
+ * may then show in reports for the number, whatever is registered on it.
+ */
+void model_closing(struct run *r, const struct slot *s)
+{
+    if (!r->libkqueue || s->fd < 0 || model_reg(r, s->fd) == NULL || r->nstale == MAX_STALE)
+        return;
+    r->stale[r->nstale++] = (struct stale){ .fd = s->fd, .obj = s->obj };
+}
+
 void model_after_fork(struct run *r, int got)
 {
     struct allowed a = { .n = 0 };
@@ -313,10 +316,21 @@ static int slot_index(const struct run *r, int fd)
     return -1;
 }
 
+/* poll(2)'s view of a file through the numbers that still name it. */
+static short object_state(const struct run *r, int obj, const short *before, const short *after)
+{
+    short rv = 0;
+    for (int k = 0; k < r->nslots; k++)
+        if (r->slots[k].fd >= 0 && r->slots[k].obj == obj)
+            rv |= before[k] | after[k];
+    return rv;
+}
+
 /*
  * What could be ready behind a registration: the file its number names
  * now and, while it is open elsewhere, the file it was made for (epoll and
- * kqueue watch files; docs/portability.md).
+ * kqueue watch files; docs/portability.md), and over libkqueue the files
+ * it still watches under the number (model_closing).
  */
 static short possible(struct run *r, const struct reg *g, const short *before, const short *after)
 {
@@ -325,9 +339,10 @@ static short possible(struct run *r, const struct reg *g, const short *before, c
     if (i >= 0)
         rv |= before[i] | after[i];
     if (g->obj >= 0 && r->objs[g->obj].refs > 0 && !bound(r, g))
-        for (int k = 0; k < r->nslots; k++)
-            if (r->slots[k].fd >= 0 && r->slots[k].obj == g->obj)
-                rv |= before[k] | after[k];
+        rv |= object_state(r, g->obj, before, after);
+    for (int k = 0; k < r->nstale; k++)
+        if (r->stale[k].fd == g->fd)
+            rv |= object_state(r, r->stale[k].obj, before, after);
     return rv;
 }
 
@@ -500,7 +515,7 @@ static bool certainly_ready(struct run *r)
 void model_fileno(struct run *r, int got)
 {
     struct allowed a = { .n = 0 };
-    if (!has_fileno(r->backend)) {
+    if (!r->has_fileno) {
         allow(&a, -ENOTSUP);
     } else if (r->broken) {
         allow(&a, -EIO);
@@ -520,6 +535,30 @@ void model_fileno(struct run *r, int got)
     if (poll(&pfd, 1, 200) != 1)
         fuzz_fail(r, "pollux_fileno %d does not poll readable although wait has something to report",
                   got);
+}
+
+/*
+ * docs/portability.md: epoll has a fileno; select, poll and /dev/poll do
+ * not (-ENOTSUP); kqueue has one except over libkqueue, whose descriptor
+ * never polls readable (-ENOTSUP there). Which kqueue this is only the
+ * library knows, so a fresh poller's answer decides, within that table.
+ */
+bool model_fileno_probe(pollux_backend b, int got)
+{
+    bool ok;
+    if (b == POLLUX_BACKEND_EPOLL)
+        ok = got >= 0;
+    else if (b == POLLUX_BACKEND_KQUEUE)
+        ok = got >= 0 || got == -ENOTSUP;
+    else
+        ok = got == -ENOTSUP;
+    if (!ok) {
+        fprintf(stderr, "pollux-fuzz: %s, a fresh poller: pollux_fileno returned %d (%s), "
+                "which docs/portability.md does not allow\n", pollux_backend_name(b), got,
+                got < 0 ? strerror(-got) : "a descriptor");
+        abort();
+    }
+    return got >= 0;
 }
 
 /* ---- timers ---------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #define MAX_TIMERS 16
 #define MAX_OPS    256
 #define MAX_WAIT   8
+#define MAX_STALE  16
 
 /* What a number names from the harness's point of view. */
 #define NUM_CLOSED   (-1) /* not open */
@@ -63,6 +64,12 @@ struct tmr {
     int64_t interval;
 };
 
+/* A file libkqueue may go on watching under a number (see model_closing). */
+struct stale {
+    int fd;
+    int obj;
+};
+
 /* What one operation gave, for the comparison between backends. */
 struct trace_entry {
     int op;
@@ -77,6 +84,10 @@ struct run {
     bool broken;  /* a failed after_fork: no kernel state */
     bool limited; /* this operation runs with no or few free descriptors */
     bool wake_pending;
+    bool has_fileno; /* what pollux_fileno gave on a fresh poller of the backend */
+    bool libkqueue;  /* kqueue, and the kqueue is libkqueue's */
+    struct stale stale[MAX_STALE];
+    int nstale;
     int op_index;
     const char *op_name;
     struct slot slots[MAX_SLOTS];
@@ -105,9 +116,14 @@ struct reg *model_reg(struct run *r, int fd);
 void model_register(struct run *r, int fd, uint32_t events, void *data, int got);
 void model_modify(struct run *r, int fd, uint32_t events, void *data, int got);
 void model_unregister(struct run *r, int fd, int got);
+/* The harness is about to close the slot's number, or dup2 over it. */
+void model_closing(struct run *r, const struct slot *s);
 void model_after_fork(struct run *r, int got);
 void model_wake(struct run *r, int got);
 void model_fileno(struct run *r, int got);
+/* pollux_fileno's result on a fresh poller of backend b, checked against
+ * the documented table: whether the backend has a fileno here. */
+bool model_fileno_probe(pollux_backend b, int got);
 void model_wait(struct run *r, const pollux_event *ev, int max, int got,
                 const short *before, const short *after);
 

@@ -6,12 +6,15 @@
 #   default: 30 seconds on every backend usable here (the emulated kqueue
 #   and /dev/poll included). Findings go to build-fuzz/fuzz-findings/;
 #   tests/fuzz/README.md says how one becomes a corpus entry and a fix.
+#   POLLUX_FUZZ_BUILD names the build directory (default build-fuzz), e.g.
+#   one configured over libkqueue: PKG_CONFIG_PATH=<prefix>/lib/pkgconfig
+#   POLLUX_FUZZ_BUILD=build-fuzz-libkqueue tests/fuzz/run.sh 60 kqueue
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds=${1:-30}
 shift || true
-build=build-fuzz
+build=${POLLUX_FUZZ_BUILD:-build-fuzz}
 if [ ! -d "$build" ]; then
     CC=clang meson setup "$build" -Dfuzzer=true -Db_sanitize=address,undefined \
         -Db_lundef=false --buildtype=debug -Dexamples=false >/dev/null

@@ -172,6 +172,18 @@ REGRESSIONS = {
     # when the first regular file is registered, and pollux_fileno() does not poll
     # readable for it (only the next pollux_wait() tries again).
     "defect16-fileno-ready-flag-emfile": seq(0, limit(0, reg(F1, R)), call("fileno")),
+    # 18: kqueue over libkqueue: its kqueue() opens an epoll, a pipe and eventfds, and
+    # after_fork's new one takes a closed pool number for its epoll; register and modify
+    # on that number return libkqueue's -EINVAL (or 0 paused), where decisions.md calls
+    # for -EBADF (the poller's own descriptor). Defects 9 and 15 fail there the same way.
+    "defect18-libkqueue-internal-descriptor-number": seq(0, close(PIPE_R), call("after_fork"),
+                                                         reg(PIPE_R, R), reg(PIPE_R, 0), mod(PIPE_R, W)),
+    # 19: kqueue over libkqueue: unregister's EV_DELETE waits for the next wait, so after
+    # "unregister before closing" (docs/portability.md), a close and the number reused by a
+    # regular file, libkqueue meets the knote on a file its epoll refuses when the kqueue is
+    # freed and leaks it (seen by LeakSanitizer only: an ASan build over libkqueue).
+    "defect19-libkqueue-unregister-then-reuse-regular-file": seq(0, reg(PIPE_R, R), unreg(PIPE_R), close(PIPE_R),
+                                                                 reuse(3)),
     # 10: select, RDHUP-only interest lowers the highest watched number.
     "defect10-select-max-fd-rdhup": seq(0, reuse(1), reg(11, R | W | RDHUP), reg(10, R | W | RDHUP), mod(10, RDHUP),
                                         unreg(11), mod(10, W | RDHUP), wait()),
