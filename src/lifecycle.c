@@ -6,7 +6,10 @@
  */
 #include "platform.h" /* first: it may define _GNU_SOURCE */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "always_ready.h"
 #include "changes.h"
@@ -106,6 +109,54 @@ static int rewatch_registrations(pollux *p)
     return 0;
 }
 
+/* A closed registered number the new kernel objects must not take. */
+static bool to_hold(const pollux *p, int fd)
+{
+    const struct fd_entry *e = &p->fds[fd];
+    return e->role == FD_USER && (e->flags & FD_CLOSED) && !pollux_fd_is_open(fd);
+}
+
+/*
+ * Hold every closed registered number with a placeholder while the new
+ * kernel objects are made: neither the backend nor a kqueue implemented in
+ * user space (libkqueue's epoll, pipe, eventfds, timerfds) can then take a
+ * number the user registered (docs/decisions.md). F_DUPFD takes the number
+ * only if it is still free, so nothing another thread opened is replaced.
+ * Best effort: a number that cannot be held is handled as before (claim).
+ * Returns the placeholders (the first is their source), or NULL.
+ */
+static int *hold_closed_numbers(pollux *p, int *count)
+{
+    int n = 1;
+    for (int fd = 0; fd < p->fds_size; fd++)
+        n += to_hold(p, fd);
+    *count = 0;
+    int *held = n > 1 ? malloc((size_t)n * sizeof *held) : NULL;
+    int src = held != NULL ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+    if (src < 0) {
+        free(held);
+        return NULL;
+    }
+    held[(*count)++] = src; /* it may itself sit on the first such number */
+    for (int fd = 0; fd < p->fds_size && *count < n; fd++) {
+        if (fd == src || !to_hold(p, fd))
+            continue;
+        int h = fcntl(src, F_DUPFD_CLOEXEC, fd);
+        if (h >= 0 && h != fd)
+            close(h); /* taken meanwhile: nothing to hold */
+        else if (h >= 0)
+            held[(*count)++] = h;
+    }
+    return held;
+}
+
+static void release_closed_numbers(int *held, int count)
+{
+    for (int i = 0; i < count; i++)
+        close(held[i]);
+    free(held);
+}
+
 /* Everything after_fork builds on a new kernel object, in order. */
 static int rebuild(pollux *p, bool wake_was_pending)
 {
@@ -138,7 +189,10 @@ int pollux_lifecycle_after_fork(pollux *p)
     pollux_timers_before_rebuild(p);
     pollux_lifecycle_close(p);
     forget_kernel_state(p);
+    int nheld;
+    int *held = hold_closed_numbers(p, &nheld);
     int err = rebuild(p, wake_was_pending);
+    release_closed_numbers(held, nheld);
     if (err < 0) {
         pollux_timers_before_rebuild(p);
         pollux_lifecycle_close(p);

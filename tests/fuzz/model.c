@@ -145,6 +145,27 @@ static void bind_reg(struct run *r, struct reg *g)
     g->bind = s != NULL ? s->bind : -1;
 }
 
+/*
+ * A kqueue implemented in user space (libkqueue; the test emulation of
+ * tests/emul) opens descriptors pollux does not know about: libkqueue's
+ * internal epoll, pipe and eventfds, and a timerfd behind EVFILT_TIMER in
+ * both. One may take a number the caller closed without registering it,
+ * when after_fork builds a new kqueue or a timer is set; pollux cannot
+ * tell it from a file of the caller's, so register and modify there may
+ * succeed, and over libkqueue fail as libkqueue's epoll does for its own
+ * descriptor (-EINVAL). A FreeBSD kqueue opens no such descriptor.
+ */
+static bool foreign_allowed(const struct run *r, int num, struct allowed *a, bool bad)
+{
+    if (r->backend != POLLUX_BACKEND_KQUEUE || num != NUM_INTERNAL)
+        return false;
+    if (!bad)
+        allow(a, 0);
+    if (r->libkqueue)
+        allow(a, -EINVAL);
+    return true;
+}
+
 void model_register(struct run *r, int fd, uint32_t events, void *data, int got)
 {
     struct allowed a = { .n = 0 };
@@ -164,6 +185,7 @@ void model_register(struct run *r, int fd, uint32_t events, void *data, int got)
             /* The poller's own descriptor is not the caller's to watch. */
             allow(&a, -EBADF);
             allow(&a, -EEXIST);
+            foreign_allowed(r, num, &a, bad);
         } else if (!bad) {
             allow(&a, 0);
         }
@@ -175,6 +197,7 @@ void model_register(struct run *r, int fd, uint32_t events, void *data, int got)
         if (!r->regs[i].used) {
             r->regs[i] = (struct reg){ .used = true, .fd = fd, .interest = events, .data = data };
             bind_reg(r, &r->regs[i]);
+            r->regs[i].foreign = num == NUM_INTERNAL;
             return;
         }
     }
@@ -196,6 +219,8 @@ void model_modify(struct run *r, int fd, uint32_t events, void *data, int got)
             allow(&a, -ENOENT);
         } else if (num == NUM_INTERNAL) {
             allow(&a, -EBADF); /* docs/decisions.md: the number is not the caller's */
+            if (g->foreign)
+                foreign_allowed(r, num, &a, bad);
         } else if (num == NUM_CLOSED) {
             allow(&a, -EBADF); /* when the modify has to ask the kernel */
             if (!bad)
@@ -211,6 +236,7 @@ void model_modify(struct run *r, int fd, uint32_t events, void *data, int got)
     g->data = data;
     g->fired = false;
     bind_reg(r, g);
+    g->foreign = model_number(r, fd) == NUM_INTERNAL;
 }
 
 void model_unregister(struct run *r, int fd, int got)
@@ -338,6 +364,8 @@ static short possible(struct run *r, const struct reg *g, const short *before, c
     int i = slot_index(r, g->fd);
     if (i >= 0)
         rv |= before[i] | after[i];
+    if (g->foreign && slot_index(r, g->fd) < 0)
+        rv |= POLLIN | POLLOUT | POLLPRI | POLLRDHUP | POLLHUP | POLLERR; /* not the pool's */
     if (g->obj >= 0 && r->objs[g->obj].refs > 0 && !bound(r, g))
         rv |= object_state(r, g->obj, before, after);
     for (int k = 0; k < r->nstale; k++)

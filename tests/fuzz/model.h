@@ -51,6 +51,7 @@ struct reg {
     void *data;
     int obj;  /* the object the number named at register/modify, or -1 */
     int bind; /* the slot binding at that moment, or -1 */
+    bool foreign; /* made on a number the kqueue implementation opened (model_register) */
 };
 
 enum timer_state { T_OFF, T_DUE, T_MAYBE, T_NEVER };

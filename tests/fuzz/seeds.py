@@ -176,6 +176,9 @@ REGRESSIONS = {
     # after_fork's new one takes a closed pool number for its epoll; register and modify
     # on that number return libkqueue's -EINVAL (or 0 paused), where decisions.md calls
     # for -EBADF (the poller's own descriptor). Defects 9 and 15 fail there the same way.
+    # A number the user registered is now held by after_fork while it builds; this one was
+    # never registered, so pollux cannot tell libkqueue's descriptor from the caller's file:
+    # the model accepts libkqueue's answers there (model.c, foreign_allowed).
     "defect18-libkqueue-internal-descriptor-number": seq(0, close(PIPE_R), call("after_fork"),
                                                          reg(PIPE_R, R), reg(PIPE_R, 0), mod(PIPE_R, W)),
     # 19: kqueue over libkqueue: unregister's EV_DELETE waits for the next wait, so after
@@ -184,6 +187,11 @@ REGRESSIONS = {
     # freed and leaks it (seen by LeakSanitizer only: an ASan build over libkqueue).
     "defect19-libkqueue-unregister-then-reuse-regular-file": seq(0, reg(PIPE_R, R), unreg(PIPE_R), close(PIPE_R),
                                                                  reuse(3)),
+    # 20: kqueue (libkqueue or the emulation): the timerfd behind EVFILT_TIMER takes a number
+    # the caller closed without registering; pollux cannot know it, so a paused register
+    # there succeeds, and the registration then lives on like any other.
+    "defect20-kqueue-timerfd-on-closed-unregistered-number": seq(0, tcreate(), close(PIPE_R), tset(0, TPAST),
+                                                                 reg(PIPE_R, 0), reg(PIPE_R, R)),
     # 10: select, RDHUP-only interest lowers the highest watched number.
     "defect10-select-max-fd-rdhup": seq(0, reuse(1), reg(11, R | W | RDHUP), reg(10, R | W | RDHUP), mod(10, RDHUP),
                                         unreg(11), mod(10, W | RDHUP), wait()),
