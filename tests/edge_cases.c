@@ -1089,6 +1089,33 @@ static void fileno_asked_before_exhaustion_polls_readable_for_a_regular_file(voi
     assert_int_equal(reports_for(p, f, 0, NULL), 1);
 }
 
+/*
+ * A regular file registered and closed keeps the internal ready flag
+ * signalled until a wait finds it closed; the flag is a level-triggered
+ * source that a wait of max_events 1 retrieves, and the kernel must then
+ * put a ready descriptor it left unretrieved ahead of it, or the flag
+ * takes every round (tests/fuzz/regressions/defect20-kqueue-ready-flag-crowds-out-write).
+ */
+static void ready_flag_of_a_closed_regular_file_does_not_crowd_out_a_writable_socket(void **state)
+{
+    pollux *p = *state;
+    int s[2];
+    make_socketpair(s); /* first: not on the number about to be closed */
+    int f = make_regular_file();
+    assert_ret(pollux_register(p, f, POLLUX_READ | POLLUX_WRITE, &tok[0]), 0);
+    fd_close(f);
+    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
+    pollux_event ev;
+    int seen = 0;
+    for (int round = 0; round < 2; round++) {
+        int n = wait_events(p, &ev, 1, 0);
+        assert_true(n >= 0);
+        seen += n == 1 && ev.fd == s[0] && (ev.events & POLLUX_WRITE);
+    }
+    if (seen != 2)
+        fail_msg("2 waits of max_events 1: the writable socket reported %d times", seen);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1137,6 +1164,7 @@ int main(int argc, char **argv)
         T(after_fork_watches_again_a_regular_file_number_seen_closed_and_open_again),
         T(fileno_polls_readable_for_a_regular_file_registered_without_free_descriptors),
         T(fileno_asked_before_exhaustion_polls_readable_for_a_regular_file),
+        T(ready_flag_of_a_closed_regular_file_does_not_crowd_out_a_writable_socket),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

@@ -854,9 +854,12 @@ static void rearm(struct kq *kq, struct knote *kn)
 }
 
 /* One pass: fetch, report up to room events into out[], then hand the
- * level-triggered registrations back to the kernel - the unreported
- * ones first, so that they are ahead of the reported ones next time and
- * no descriptor is starved. */
+ * reported level-triggered registrations back to the kernel. The
+ * unreported ones stay at the head of the ready queue, ahead of whatever
+ * the next pass fetches, as FreeBSD's kqueue_scan leaves them: handed
+ * back too, they would come back behind a reported knote of the other
+ * inner epoll, and a level-triggered read knote could starve a write
+ * knote for good. */
 static int pass(struct kq *kq, struct kevent *out, int room)
 {
     int n = 0, budget = 0;
@@ -883,13 +886,6 @@ static int pass(struct kq *kq, struct kevent *out, int room)
         }
     }
 
-    for (kn = kq->qhead; kn; kn = next) {
-        next = kn->qnext;
-        if (kn->status & KN_REARM) {
-            q_remove(kq, kn);
-            rearm(kq, kn);
-        }
-    }
     for (kn = kq->rhead; kn; kn = next) {
         next = kn->rnext;
         if (kn->status & KN_REARM)
