@@ -1116,6 +1116,28 @@ static void ready_flag_of_a_closed_regular_file_does_not_crowd_out_a_writable_so
         fail_msg("2 waits of max_events 1: the writable socket reported %d times", seen);
 }
 
+/*
+ * A timer armed after the user closed a number opens no descriptor there
+ * on a kqueue (EVFILT_TIMER), so registering the closed number is still
+ * -EBADF, or -EEXIST where pollux's own timerfd took it
+ * (tests/fuzz/regressions/defect21-kqueue-timer-takes-closed-number).
+ */
+static void register_closed_number_after_arming_a_timer_is_ebadf(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    int closed = a[0];
+    fd_close(closed);
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, &tok[0]);
+    assert_true(id >= 0);
+    assert_ret(pollux_timer_settime(p, id, POLLUX_SEC(3600), 0, 0), 0);
+    /* -EEXIST where pollux's own timer source (a timerfd) took it. */
+    int r = pollux_register(p, closed, POLLUX_READ, &tok[1]);
+    if (r != -EBADF && r != -EEXIST)
+        fail_msg("register of the closed number %d returned %d, not -EBADF or -EEXIST", closed, r);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1165,6 +1187,7 @@ int main(int argc, char **argv)
         T(fileno_polls_readable_for_a_regular_file_registered_without_free_descriptors),
         T(fileno_asked_before_exhaustion_polls_readable_for_a_regular_file),
         T(ready_flag_of_a_closed_regular_file_does_not_crowd_out_a_writable_socket),
+        T(register_closed_number_after_arming_a_timer_is_ebadf),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

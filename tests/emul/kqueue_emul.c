@@ -49,6 +49,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -363,6 +364,23 @@ static int timer_setting(unsigned fflags, int64_t data, bool oneshot,
     return 0;
 }
 
+/* FreeBSD's timer filter opens no descriptor: the timerfd standing in
+ * for it moves out of the low numbers, which a descriptor the user just
+ * closed would otherwise give it (a register there must say EBADF).
+ * Kept where it is when nothing is free up there (a low RLIMIT_NOFILE). */
+static int move_high(int fd)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur < 128)
+        return fd;
+    rlim_t floor = lim.rlim_cur > INT_MAX ? INT_MAX / 2 : lim.rlim_cur / 2;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (high < 0)
+        return fd;
+    emul_sys_close(fd);
+    return high;
+}
+
 /* (Re)start a timer knote from its saved fflags/data: a new timerfd, so
  * any expirations not yet reported are discarded. */
 static int timer_start(struct kq *kq, struct knote *kn)
@@ -376,6 +394,7 @@ static int timer_start(struct kq *kq, struct knote *kn)
     fd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0)
         return errno;
+    fd = move_high(fd);
     if (timerfd_settime(fd, tflags, &its, NULL) < 0) {
         err = errno;
         emul_sys_close(fd);
