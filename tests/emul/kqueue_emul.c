@@ -639,9 +639,11 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
     struct epoll_event ev[64];
 
     /* In chunks until the room is used or nothing more is ready: every
-     * registration is EPOLLONESHOT or edge, so none comes back twice. */
+     * registration is EPOLLONESHOT or edge, so none comes back twice.
+     * What close() would have removed on FreeBSD takes no room: it would
+     * keep a ready knote behind it from this call. */
     while (room > 0) {
-        int want = room < 64 ? room : 64;
+        int want = room < 64 ? room : 64, taken = 0;
         int n = epoll_wait(ep, ev, want, 0);
 
         for (int i = 0; i < n; i++) {
@@ -649,9 +651,15 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
             uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
             struct knote **slot = fd_slot(kq, filter, fd, false);
             struct knote *kn = slot ? *slot : NULL;
+            struct stat st;
 
             if (kn == NULL || kn->gen != gen)
                 continue; /* left behind by a closed and reused number */
+            if (fstat(fd, &st) < 0 || st.st_dev != kn->dev || st.st_ino != kn->ino) {
+                kn_free(kq, kn); /* closed, maybe reused: see fd_event */
+                continue;
+            }
+            taken++;
             kn->revents = ev[i].events;
             kn->seen = kq->seq;
             if (!(kn->kev.flags & EV_CLEAR))
@@ -660,7 +668,7 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
         }
         if (n < want)
             break;
-        room -= n;
+        room -= taken;
     }
 }
 
