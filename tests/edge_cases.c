@@ -1171,6 +1171,36 @@ static void closed_number_whose_file_stays_open_does_not_take_the_room_of_a_read
         fail_msg("2 waits of max_events 1: the writable pipe reported %d times", seen);
 }
 
+/*
+ * after_fork's new kqueue opens one descriptor on FreeBSD: a registered
+ * number closed before it stays closed, and modify there is -EBADF
+ * (tests/fuzz/regressions/defect23-kqueue-after-fork-takes-closed-numbers).
+ */
+static void modify_of_a_closed_number_after_after_fork_is_ebadf(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    pollux *p; /* above the pipes: its numbers are not the lowest free */
+    assert_int_equal(pollux_new(&p, g_backend), 0);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[1]), 0);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[2]), 0);
+    int closed[3] = { a[0], a[1], b[0] };
+    for (int i = 0; i < 3; i++)
+        fd_close(closed[i]);
+    int r = pollux_after_fork(p);
+    /* One of them may be the new poller's own descriptor: -EBADF too. */
+    int m[3];
+    for (int i = 0; i < 3; i++)
+        m[i] = pollux_modify(p, closed[i], POLLUX_READ, &tok[i]);
+    pollux_free(p);
+    assert_ret(r, 0);
+    for (int i = 0; i < 3; i++)
+        assert_ret(m[i], -EBADF);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1222,6 +1252,7 @@ int main(int argc, char **argv)
         T(ready_flag_of_a_closed_regular_file_does_not_crowd_out_a_writable_socket),
         T(register_closed_number_after_arming_a_timer_is_ebadf),
         T(closed_number_whose_file_stays_open_does_not_take_the_room_of_a_ready_one),
+        T(modify_of_a_closed_number_after_after_fork_is_ebadf),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

@@ -365,8 +365,9 @@ static int timer_setting(unsigned fflags, int64_t data, bool oneshot,
 }
 
 /* FreeBSD's timer filter opens no descriptor: the timerfd standing in
- * for it moves out of the low numbers, which a descriptor the user just
- * closed would otherwise give it (a register there must say EBADF).
+ * for it (and the kqueue's inner descriptors) move out of the low
+ * numbers, which a descriptor the user just closed would otherwise give
+ * them (a register there must say EBADF).
  * Kept where it is when nothing is free up there (a low RLIMIT_NOFILE). */
 static int move_high(int fd)
 {
@@ -985,6 +986,11 @@ int kqueue(void)
     kq->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (kq->obj.fd < 0 || kq->rd_ep < 0 || kq->wr_ep < 0 || kq->evfd < 0)
         goto fail;
+    /* FreeBSD's kqueue() opens one descriptor: the others leave the low
+     * numbers, which a number the user just closed would give them. */
+    kq->rd_ep = move_high(kq->rd_ep);
+    kq->wr_ep = move_high(kq->wr_ep);
+    kq->evfd = move_high(kq->evfd);
     ev.data.u64 = TAG_RD;
     if (epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, kq->rd_ep, &ev) < 0)
         goto fail;
