@@ -49,6 +49,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -363,6 +364,24 @@ static int timer_setting(unsigned fflags, int64_t data, bool oneshot,
     return 0;
 }
 
+/* FreeBSD's timer filter opens no descriptor: the timerfd standing in
+ * for it (and the kqueue's inner descriptors) move out of the low
+ * numbers, which a descriptor the user just closed would otherwise give
+ * them (a register there must say EBADF).
+ * Kept where it is when nothing is free up there (a low RLIMIT_NOFILE). */
+static int move_high(int fd)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur < 128)
+        return fd;
+    rlim_t floor = lim.rlim_cur > INT_MAX ? INT_MAX / 2 : lim.rlim_cur / 2;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (high < 0)
+        return fd;
+    emul_sys_close(fd);
+    return high;
+}
+
 /* (Re)start a timer knote from its saved fflags/data: a new timerfd, so
  * any expirations not yet reported are discarded. */
 static int timer_start(struct kq *kq, struct knote *kn)
@@ -376,6 +395,7 @@ static int timer_start(struct kq *kq, struct knote *kn)
     fd = timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0)
         return errno;
+    fd = move_high(fd);
     if (timerfd_settime(fd, tflags, &its, NULL) < 0) {
         err = errno;
         emul_sys_close(fd);
@@ -620,9 +640,11 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
     struct epoll_event ev[64];
 
     /* In chunks until the room is used or nothing more is ready: every
-     * registration is EPOLLONESHOT or edge, so none comes back twice. */
+     * registration is EPOLLONESHOT or edge, so none comes back twice.
+     * What close() would have removed on FreeBSD takes no room: it would
+     * keep a ready knote behind it from this call. */
     while (room > 0) {
-        int want = room < 64 ? room : 64;
+        int want = room < 64 ? room : 64, taken = 0;
         int n = epoll_wait(ep, ev, want, 0);
 
         for (int i = 0; i < n; i++) {
@@ -630,9 +652,15 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
             uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
             struct knote **slot = fd_slot(kq, filter, fd, false);
             struct knote *kn = slot ? *slot : NULL;
+            struct stat st;
 
             if (kn == NULL || kn->gen != gen)
                 continue; /* left behind by a closed and reused number */
+            if (fstat(fd, &st) < 0 || st.st_dev != kn->dev || st.st_ino != kn->ino) {
+                kn_free(kq, kn); /* closed, maybe reused: see fd_event */
+                continue;
+            }
+            taken++;
             kn->revents = ev[i].events;
             kn->seen = kq->seq;
             if (!(kn->kev.flags & EV_CLEAR))
@@ -641,7 +669,7 @@ static void fetch_inner(struct kq *kq, int ep, short filter, int room)
         }
         if (n < want)
             break;
-        room -= n;
+        room -= taken;
     }
 }
 
@@ -854,9 +882,12 @@ static void rearm(struct kq *kq, struct knote *kn)
 }
 
 /* One pass: fetch, report up to room events into out[], then hand the
- * level-triggered registrations back to the kernel - the unreported
- * ones first, so that they are ahead of the reported ones next time and
- * no descriptor is starved. */
+ * reported level-triggered registrations back to the kernel. The
+ * unreported ones stay at the head of the ready queue, ahead of whatever
+ * the next pass fetches, as FreeBSD's kqueue_scan leaves them: handed
+ * back too, they would come back behind a reported knote of the other
+ * inner epoll, and a level-triggered read knote could starve a write
+ * knote for good. */
 static int pass(struct kq *kq, struct kevent *out, int room)
 {
     int n = 0, budget = 0;
@@ -883,13 +914,6 @@ static int pass(struct kq *kq, struct kevent *out, int room)
         }
     }
 
-    for (kn = kq->qhead; kn; kn = next) {
-        next = kn->qnext;
-        if (kn->status & KN_REARM) {
-            q_remove(kq, kn);
-            rearm(kq, kn);
-        }
-    }
     for (kn = kq->rhead; kn; kn = next) {
         next = kn->rnext;
         if (kn->status & KN_REARM)
@@ -962,6 +986,11 @@ int kqueue(void)
     kq->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (kq->obj.fd < 0 || kq->rd_ep < 0 || kq->wr_ep < 0 || kq->evfd < 0)
         goto fail;
+    /* FreeBSD's kqueue() opens one descriptor: the others leave the low
+     * numbers, which a number the user just closed would give them. */
+    kq->rd_ep = move_high(kq->rd_ep);
+    kq->wr_ep = move_high(kq->wr_ep);
+    kq->evfd = move_high(kq->evfd);
     ev.data.u64 = TAG_RD;
     if (epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, kq->rd_ep, &ev) < 0)
         goto fail;
