@@ -1233,6 +1233,122 @@ static void modify_of_a_closed_number_after_after_fork_is_ebadf(void **state)
         assert_ret(m[i], -EBADF);
 }
 
+/* epoll keeps the watch of a closed number while a dup keeps its file
+ * open; when the number names that very file again, register takes that
+ * watch over: the file is reported once per wait, with the new data. */
+static void register_of_a_number_naming_its_old_file_again_reports_it_with_new_data(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    int n = a[0];
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
+    int d = dup(n);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(n);
+    assert_ret(pollux_unregister(p, n), 0);
+    move_to(d, n);
+    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported", n);
+    write_byte(a[1]);
+    for (int i = 0; i < 2; i++) {
+        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+        assert_int_equal(count_fd(ev, got, n), 1);
+        for (int k = 0; k < got; k++)
+            if (ev[k].fd == n)
+                assert_ptr_equal(ev[k].data, &tok[1]);
+    }
+}
+
+/* A watch left behind by a closed number (its file open elsewhere) makes
+ * epoll rebuild its set, and the rebuild finds another registered number
+ * closed and reused by a regular file. The waits go on: the unregistered
+ * number is never reported, the other registration still is, and the
+ * reused number is reported, if at all, as the regular file it names is
+ * (readable, with its data), even one event per call. */
+static void wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_on(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2], c[2];
+    make_pipe(a);
+    make_pipe(b);
+    make_pipe(c);
+    int na = a[0], nb = b[0];
+    assert_ret(pollux_register(p, na, POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, nb, POLLUX_READ, &tok[1]), 0);
+    assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[2]), 0);
+    int d = dup(na);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(na);
+    assert_ret(pollux_unregister(p, na), 0);
+    fd_close(b[0]);
+    fd_close(b[1]);
+    move_to(make_regular_file(), nb);
+    write_byte(a[1]); /* the watch left behind reports */
+    write_byte(c[1]);
+    int seen_c = 0;
+    for (int i = 0; i < 8; i++) {
+        pollux_event ev;
+        int got = wait_events(p, &ev, 1, 100 * NS_PER_MS);
+        assert_true(got >= 0);
+        if (got == 0)
+            continue;
+        if (ev.fd == na)
+            fail_msg("unregistered number %d reported %#x", na, ev.events);
+        if (ev.fd == nb) {
+            assert_ptr_equal(ev.data, &tok[1]);
+            assert_true(ev.events & POLLUX_READ);
+        } else if (ev.fd == c[0]) {
+            assert_ptr_equal(ev.data, &tok[2]);
+            seen_c++;
+        }
+    }
+    if (seen_c == 0)
+        fail_msg("ready pipe %d not reported in 8 waits", c[0]);
+}
+
+/* Registered numbers closed without unregistering, then modified to a new
+ * mask: epoll says -EBADF at once (the modify adds them again), the other
+ * backends accept the modify and their wait finds the numbers closed, more
+ * of them than fit in one call. Each wait of one event still reports the
+ * ready pipe, never a closed number, and unregister succeeds for them. */
+static void modify_of_many_closed_numbers_then_waits_of_one_event_report_the_ready_pipe(void **state)
+{
+    pollux *p = *state;
+    enum { CLOSED = 6 };
+    int r[2];
+    make_pipe(r);
+    write_byte(r[1]);
+    assert_ret(pollux_register(p, r[0], POLLUX_READ, &tok[0]), 0);
+    int nums[CLOSED];
+    for (int i = 0; i < CLOSED; i++) {
+        int a[2];
+        make_pipe(a);
+        nums[i] = a[0];
+        assert_ret(pollux_register(p, nums[i], POLLUX_READ, &tok[1]), 0);
+        fd_close(a[1]);
+    }
+    for (int i = 0; i < CLOSED; i++)
+        fd_close(nums[i]);
+    int expected = g_backend == POLLUX_BACKEND_EPOLL ? -EBADF : 0;
+    for (int i = 0; i < CLOSED; i++)
+        assert_ret(pollux_modify(p, nums[i], POLLUX_READ | POLLUX_WRITE, &tok[2]), expected);
+    for (int i = 0; i < 4; i++) {
+        pollux_event ev;
+        assert_int_equal(wait_events(p, &ev, 1, 1000 * NS_PER_MS), 1);
+        assert_int_equal(ev.fd, r[0]);
+        assert_ptr_equal(ev.data, &tok[0]);
+    }
+    for (int i = 0; i < CLOSED; i++)
+        assert_ret(pollux_unregister(p, nums[i]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1286,6 +1402,9 @@ int main(int argc, char **argv)
         T(register_closed_number_after_arming_a_timer_is_ebadf),
         T(closed_number_whose_file_stays_open_does_not_take_the_room_of_a_ready_one),
         T(modify_of_a_closed_number_after_after_fork_is_ebadf),
+        T(register_of_a_number_naming_its_old_file_again_reports_it_with_new_data),
+        T(wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_on),
+        T(modify_of_many_closed_numbers_then_waits_of_one_event_report_the_ready_pipe),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
