@@ -499,6 +499,10 @@ void model_wait(struct run *r, const pollux_event *ev, int max, int got, const s
         expect(r, &a, got, "pollux_wait");
         return;
     }
+    /* A signal can interrupt any wait (libFuzzer's -timeout watchdog is a
+     * SIGALRM without SA_RESTART): the contract says -EINTR, nothing taken. */
+    if (got == -EINTR)
+        return;
     /* With few descriptors allowed, poll(2) and select(2) refuse a set
      * larger than RLIMIT_NOFILE: the kernel call's own error. */
     if (got < 0 && r->limited && (got == -EINVAL || got == -EMFILE || got == -ENOMEM))
