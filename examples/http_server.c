@@ -5,8 +5,8 @@
  *   http_server [--backend NAME] [--idle-ms MS] [PORT]
  *
  * Serves 127.0.0.1:PORT (default 8080; 0 picks a free port). GET / gets
- * "Hello, world!", other paths 404, other methods 405 (examples/http_parse.c
- * is the HTTP part; this file is the event loop). The first line printed
+ * "Hello, world!", other paths 404, other methods 405 (examples/http.c is
+ * the HTTP part and the buffers; this file is the event loop). The first line printed
  * says the port and the backend:
  *
  *   http_server: listening on 127.0.0.1:8080, backend epoll
@@ -50,24 +50,18 @@
 
 #include <pollux.h>
 
-#include "http_parse.h"
+#include "http.h"
 
 #define MAX_EVENTS 64
-#define IN_SIZE    4096 /* the longest request head accepted */
-#define OUT_SIZE   8192 /* responses waiting for room in the socket */
 
 /* Everything the server knows about one client. */
 struct conn {
     int fd;
     int timer;                /* its idle timer's id */
-    uint32_t interest;        /* what it is registered for: READ, or WRITE while out[] waits */
-    int closing;              /* the last response is in out[]: close once it is sent */
+    uint32_t interest;        /* what it is registered for: READ, or WRITE while http.out waits */
     int closed;               /* closed; freed after the batch (see dispatch()) */
-    size_t in_len;            /* bytes of in[] not answered yet */
-    size_t out_len;           /* bytes of out[] not sent yet */
     struct conn *prev, *next; /* the server's list, to free them all on stop */
-    char in[IN_SIZE];
-    char out[OUT_SIZE];
+    struct http_buffers http; /* requests read, responses not sent yet */
 };
 
 struct server {
@@ -143,7 +137,13 @@ static int conn_open(struct server *s, int fd)
     struct conn *c = malloc(sizeof *c);
     if (c == NULL)
         return -ENOMEM;
-    *c = (struct conn){ .fd = fd, .interest = POLLUX_READ };
+    c->fd = fd;
+    c->interest = POLLUX_READ;
+    c->closed = 0;
+    c->prev = NULL;
+    c->http.closing = 0;
+    c->http.in_len = 0;
+    c->http.out_len = 0;
     c->timer = pollux_timer_create(s->p, CLOCK_MONOTONIC, c);
     int err = c->timer;
     if (err >= 0) {
@@ -187,68 +187,20 @@ static void conn_close(struct server *s, struct conn *c)
 /* Read what the socket has. Returns 0 when the connection is over. */
 static int conn_read(struct server *s, struct conn *c)
 {
-    if (c->in_len == IN_SIZE)
+    struct http_buffers *b = &c->http;
+    if (b->in_len == HTTP_IN_SIZE)
         return 0; /* a request head longer than in[]: give up on this client */
-    ssize_t n = read(c->fd, c->in + c->in_len, IN_SIZE - c->in_len);
+    ssize_t n = read(c->fd, b->in + b->in_len, HTTP_IN_SIZE - b->in_len);
     if (n > 0) {
-        c->in_len += (size_t)n;
+        b->in_len += (size_t)n;
         conn_touch(s, c);
         return 1;
     }
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
-/* Answer the complete requests in in[], in order, while out[] has room.
- * Returns 1 when it stopped for lack of room (more to answer later). */
-static int conn_answer(struct conn *c)
-{
-    size_t used = 0;
-    int full = 0;
-    while (!c->closing) {
-        struct http_request req;
-        long head = http_parse(c->in + used, c->in_len - used, &req);
-        if (head == 0)
-            break; /* the rest of a request is still to come */
-        size_t n = http_respond(c->out + c->out_len, OUT_SIZE - c->out_len, &req);
-        if (n == 0) {
-            full = 1;
-            break;
-        }
-        c->out_len += n;
-        if (head < 0 || !req.keep_alive) {
-            c->closing = 1; /* anything after this request is dropped */
-            used = c->in_len;
-        } else {
-            used += (size_t)head;
-        }
-    }
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
-    return full;
-}
-
-/* Send out[]. Returns 1 when all of it went, 0 when the socket is full,
- * -1 on an error (the client is gone). */
-static int conn_flush(struct conn *c)
-{
-    size_t sent = 0;
-    while (sent < c->out_len) {
-        ssize_t n = write(c->fd, c->out + sent, c->out_len - sent);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (n < 0)
-            return -1;
-        sent += (size_t)n;
-    }
-    memmove(c->out, c->out + sent, c->out_len - sent);
-    c->out_len -= sent;
-    return c->out_len == 0;
-}
-
 /* Register for interest if it changed: READ while there is nothing to
- * send, WRITE only while out[] waits (that pause is the back-pressure). */
+ * send, WRITE only while responses wait (that pause is the back-pressure). */
 static int conn_want(struct server *s, struct conn *c, uint32_t interest)
 {
     if (interest == c->interest)
@@ -265,9 +217,9 @@ static int conn_serve(struct server *s, struct conn *c)
 {
     int more;
     do {
-        more = conn_answer(c);
-        int sent = conn_flush(c);
-        if (sent < 0 || (sent > 0 && c->closing))
+        more = http_answer(&c->http);
+        int sent = http_send(&c->http, c->fd);
+        if (sent < 0 || (sent > 0 && c->http.closing))
             return 0; /* gone, or the last response is out */
         if (sent == 0)
             return conn_want(s, c, POLLUX_WRITE);

@@ -1,14 +1,17 @@
 /*
- * http_parse.c - see http_parse.h. Follows RFC 9112 only as far as a
+ * http.c - see http.h. Follows RFC 9112 only as far as a
  * server that reads no request bodies needs.
  *
  * SPDX-License-Identifier: MIT
  */
-#include "http_parse.h"
+#define _POSIX_C_SOURCE 200809L
+#include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What the headers said, before it becomes keep_alive. */
 struct head_state {
@@ -168,4 +171,49 @@ size_t http_respond(char *out, size_t room, const struct http_request *req)
                      req->status, reason, strlen(body),
                      req->keep_alive ? "keep-alive" : "close", body);
     return n > 0 && (size_t)n < room ? (size_t)n : 0;
+}
+
+int http_answer(struct http_buffers *b)
+{
+    size_t used = 0;
+    int full = 0;
+    while (!b->closing) {
+        struct http_request req;
+        long head = http_parse(b->in + used, b->in_len - used, &req);
+        if (head == 0)
+            break; /* the rest of a request is still to come */
+        size_t n = http_respond(b->out + b->out_len, HTTP_OUT_SIZE - b->out_len, &req);
+        if (n == 0) {
+            full = 1;
+            break;
+        }
+        b->out_len += n;
+        if (head < 0 || !req.keep_alive) {
+            b->closing = 1;
+            used = b->in_len;
+        } else {
+            used += (size_t)head;
+        }
+    }
+    memmove(b->in, b->in + used, b->in_len - used);
+    b->in_len -= used;
+    return full;
+}
+
+int http_send(struct http_buffers *b, int fd)
+{
+    size_t sent = 0;
+    while (sent < b->out_len) {
+        ssize_t n = write(fd, b->out + sent, b->out_len - sent);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0)
+            return -1;
+        sent += (size_t)n;
+    }
+    memmove(b->out, b->out + sent, b->out_len - sent);
+    b->out_len -= sent;
+    return b->out_len == 0;
 }
