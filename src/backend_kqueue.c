@@ -805,9 +805,12 @@ static int reserve_room(struct kqueue_state *s, int room)
  * out[] after the *n events already there. Returns 0, SCAN_SKIPPED when
  * it returned only error entries for changes (a change that fails, such
  * as removing a fired ONESHOT's knote, makes the kernel return its error
- * without scanning), or -errno.
+ * without scanning), or -errno. *more is set when the kernel filled the
+ * room but its results merged into fewer new reports (a descriptor's two
+ * filters, the timer queues): there may be more ready behind them.
  */
-static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n, int64_t timeout_ns)
+static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                int64_t timeout_ns, bool *more)
 {
     /* No more results than there is room for, although a descriptor's two
      * filters merge into one event: a level-triggered report kept for
@@ -823,7 +826,9 @@ static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int 
     int got = kernel_wait(s, room, *n > 0 ? 0 : timeout_ns);
     if (got < 0)
         return got;
+    int before = *n;
     err = take_results(s, got, out, max, n);
+    *more = got == room && *n > before && *n - before < got;
     bool only_errors = got > 0;
     for (int i = 0; i < got; i++)
         only_errors &= (s->results[i].flags & EV_ERROR) != 0;
@@ -901,11 +906,18 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     /* The changes may reach the kernel in a call that does not look for
      * events (see scan and hand_over_changes): then it is asked again. */
     bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
-    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
+    bool more = false;
+    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns, &more);
     if (err == SCAN_SKIPPED && n < max)
-        err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
+        err = scan(s, out, max, &n, timeout_ns, &more); /* no changes left to hand over */
     else if (err == SCAN_SKIPPED)
         err = 0;
+    /* Fewer reports than room must mean nothing else is ready (the core
+     * relies on it). Each further call adds a report or ends the loop; the
+     * kernel has moved the level-triggered knotes it returned behind the
+     * others, so what was left behind comes first. */
+    while (err == 0 && more && n < max)
+        err = scan(s, out, max, &n, 0, &more);
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     /* Nested through pollux_fileno(): the siblings go now. */

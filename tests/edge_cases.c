@@ -1349,6 +1349,35 @@ static void modify_of_many_closed_numbers_then_waits_of_one_event_report_the_rea
         assert_ret(pollux_unregister(p, nums[i]), 0);
 }
 
+/*
+ * kqueue returns one result per filter: a descriptor ready for reading
+ * and writing fills two of the room's results and merges into one event.
+ * Fewer events than room must still mean nothing else was ready
+ * (tests/fuzz/regressions/defect25-kqueue-write-missed-beside-two-timers).
+ */
+static void a_source_ready_both_ways_leaves_room_for_another(void **state)
+{
+    pollux *p = *state;
+    int s[2], b[2];
+    make_socketpair(s);
+    make_pipe(b);
+    assert_int_equal(write(s[1], "x", 1), 1); /* s[0]: readable and writable */
+    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
+    for (int round = 0; round < 3; round++) {
+        pollux_event ev[2];
+        int n = wait_events(p, ev, 2, 0);
+        if (n != 2)
+            fail_msg("round %d: %d events with room for 2 and 2 sources ready", round, n);
+        for (int i = 0; i < n; i++) {
+            uint32_t want = ev[i].fd == s[0] ? POLLUX_READ | POLLUX_WRITE : POLLUX_WRITE;
+            assert_true(ev[i].fd == s[0] || ev[i].fd == b[1]);
+            assert_int_equal(ev[i].events, want);
+        }
+        assert_true(ev[0].fd != ev[1].fd);
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1405,6 +1434,7 @@ int main(int argc, char **argv)
         T(register_of_a_number_naming_its_old_file_again_reports_it_with_new_data),
         T(wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_on),
         T(modify_of_many_closed_numbers_then_waits_of_one_event_report_the_ready_pipe),
+        T(a_source_ready_both_ways_leaves_room_for_another),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
