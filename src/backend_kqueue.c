@@ -856,6 +856,16 @@ static int hand_over_changes(struct kqueue_state *s, struct pollux_report *out, 
     return err < 0 ? err : SCAN_SKIPPED;
 }
 
+/* The queued changes and a scan in one call, or the changes alone when
+ * their error entries might not fit (see scan). */
+static int ask_kernel(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                      int64_t timeout_ns, bool *more)
+{
+    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - *n);
+    *more = false;
+    return alone ? hand_over_changes(s, out, max, n) : scan(s, out, max, n, timeout_ns, more);
+}
+
 /* Files a batched change found the kernel refuses, as reports. */
 static int take_refused(struct kqueue_state *s, struct pollux_report *out, int max, int *n)
 {
@@ -903,21 +913,20 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     if (s->refused_count > 0 && (err = take_refused(s, out, max, &n)) < 0)
         return err;
 
-    /* The changes may reach the kernel in a call that does not look for
-     * events (see scan and hand_over_changes): then it is asked again. */
-    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
-    bool more = false;
-    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns, &more);
-    if (err == SCAN_SKIPPED && n < max)
-        err = scan(s, out, max, &n, timeout_ns, &more); /* no changes left to hand over */
-    else if (err == SCAN_SKIPPED)
-        err = 0;
+    bool more;
+    err = ask_kernel(s, out, max, &n, timeout_ns, &more);
     /* Fewer reports than room must mean nothing else is ready (the core
-     * relies on it). Each further call adds a report or ends the loop; the
-     * kernel has moved the level-triggered knotes it returned behind the
-     * others, so what was left behind comes first. */
-    while (err == 0 && more && n < max)
-        err = scan(s, out, max, &n, 0, &more);
+     * relies on it), so the kernel is asked again when a call handed the
+     * changes over without looking, or when its results filled the room
+     * and merged. Each further call adds a report or ends the loop: a
+     * call with only error entries needs queued changes, and only a
+     * result that added a report queues one (a fired ONESHOT's sibling).
+     * The kernel has moved the level-triggered knotes it returned behind
+     * the others, so what was left behind comes first. */
+    while (n < max && (err == SCAN_SKIPPED || (err == 0 && more)))
+        err = ask_kernel(s, out, max, &n, timeout_ns, &more); /* waits only while n == 0 */
+    if (err == SCAN_SKIPPED)
+        err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);
     /* Nested through pollux_fileno(): the siblings go now. */

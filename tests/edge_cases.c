@@ -1355,16 +1355,16 @@ static void modify_of_many_closed_numbers_then_waits_of_one_event_report_the_rea
  * Fewer events than room must still mean nothing else was ready
  * (tests/fuzz/regressions/defect25-kqueue-write-missed-beside-two-timers).
  */
-static void a_source_ready_both_ways_leaves_room_for_another(void **state)
+static void both_ways_ready_source_and_another(void **state, uint32_t mode, int rounds)
 {
     pollux *p = *state;
     int s[2], b[2];
     make_socketpair(s);
     make_pipe(b);
     assert_int_equal(write(s[1], "x", 1), 1); /* s[0]: readable and writable */
-    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE, &tok[0]), 0);
-    assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
-    for (int round = 0; round < 3; round++) {
+    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE | mode, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE | mode, &tok[1]), 0);
+    for (int round = 0; round < rounds; round++) {
         pollux_event ev[2];
         int n = wait_events(p, ev, 2, 0);
         if (n != 2)
@@ -1376,6 +1376,19 @@ static void a_source_ready_both_ways_leaves_room_for_another(void **state)
         }
         assert_true(ev[0].fd != ev[1].fd);
     }
+}
+
+static void a_source_ready_both_ways_leaves_room_for_another(void **state)
+{
+    both_ways_ready_source_and_another(state, 0, 3);
+}
+
+/* A ONESHOT registration's second filter is deleted when the first fires:
+ * those deletions must not take the room either
+ * (tests/fuzz/regressions/defect26-kqueue-oneshot-siblings-take-the-room). */
+static void a_oneshot_source_ready_both_ways_leaves_room_for_another(void **state)
+{
+    both_ways_ready_source_and_another(state, POLLUX_ONESHOT, 1);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1435,6 +1448,7 @@ int main(int argc, char **argv)
         T(wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_on),
         T(modify_of_many_closed_numbers_then_waits_of_one_event_report_the_ready_pipe),
         T(a_source_ready_both_ways_leaves_room_for_another),
+        T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
