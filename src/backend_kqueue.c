@@ -807,7 +807,8 @@ static int reserve_room(struct kqueue_state *s, int room)
  * as removing a fired ONESHOT's knote, makes the kernel return its error
  * without scanning), or -errno. *more is set when the kernel filled the
  * room but its results merged into fewer new reports (a descriptor's two
- * filters, the timer queues): there may be more ready behind them.
+ * filters, the timer queues, one already reported): there may be more
+ * ready behind them.
  */
 static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
                 int64_t timeout_ns, bool *more)
@@ -828,7 +829,7 @@ static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int 
         return got;
     int before = *n;
     err = take_results(s, got, out, max, n);
-    *more = got == room && *n > before && *n - before < got;
+    *more = got == room && *n - before < got;
     bool only_errors = got > 0;
     for (int i = 0; i < got; i++)
         only_errors &= (s->results[i].flags & EV_ERROR) != 0;
@@ -918,13 +919,18 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     /* Fewer reports than room must mean nothing else is ready (the core
      * relies on it), so the kernel is asked again when a call handed the
      * changes over without looking, or when its results filled the room
-     * and merged. Each further call adds a report or ends the loop: a
+     * and merged. FreeBSD moves the level-triggered knotes it returned
+     * behind the others, so what was left behind comes next; libkqueue
+     * takes each filter in turn and can return the same knote once more
+     * first. So the asking stops after two calls that added nothing; a
      * call with only error entries needs queued changes, and only a
-     * result that added a report queues one (a fired ONESHOT's sibling).
-     * The kernel has moved the level-triggered knotes it returned behind
-     * the others, so what was left behind comes first. */
-    while (n < max && (err == SCAN_SKIPPED || (err == 0 && more)))
+     * result that added a report queues one (a fired ONESHOT's sibling). */
+    for (int fruitless = 0; n < max && fruitless < 2
+                            && (err == SCAN_SKIPPED || (err == 0 && more));) {
+        int before = n;
         err = ask_kernel(s, out, max, &n, timeout_ns, &more); /* waits only while n == 0 */
+        fruitless = n > before ? 0 : fruitless + 1;
+    }
     if (err == SCAN_SKIPPED)
         err = 0;
     clear_slots(s, out, n);
