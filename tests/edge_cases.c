@@ -1419,6 +1419,13 @@ static void a_source_seen_again_in_a_later_round_keeps_all_its_bits(void **state
         if (ev[i].fd == s[0] && !(ev[i].events & POLLUX_WAKE))
             both = ev[i].events == (POLLUX_READ | POLLUX_WRITE);
     }
+    /* libkqueue returns the read filter again first (docs/portability.md):
+     * there WRITE comes with the next wait that has room for both filters. */
+    bool libkqueue = g_backend == POLLUX_BACKEND_KQUEUE && pollux_fileno(p) == -ENOTSUP;
+    if (!both && libkqueue) {
+        n = wait_events(p, ev, 2, 0);
+        both = n == 1 && ev[0].fd == s[0] && ev[0].events == (POLLUX_READ | POLLUX_WRITE);
+    }
     if (!woken || !both)
         fail_msg("%d events: wake %d, the socket READ|WRITE %d", n, woken, both);
     assert_ret(pollux_unregister(p, a[0]), 0);
