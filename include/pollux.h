@@ -32,9 +32,9 @@ extern "C" {
 #endif
 
 #define POLLUX_VERSION_MAJOR 0
-#define POLLUX_VERSION_MINOR 1
+#define POLLUX_VERSION_MINOR 2
 #define POLLUX_VERSION_PATCH 0
-#define POLLUX_VERSION_STRING "0.1.0"
+#define POLLUX_VERSION_STRING "0.2.0"
 
 /* An opaque poller. */
 typedef struct pollux pollux;
