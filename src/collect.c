@@ -52,6 +52,8 @@ static void report_wake(pollux_event *ev)
     ev->events = POLLUX_WAKE;
     ev->count = 0;
     ev->data = NULL;
+    ev->kind = POLLUX_KIND_WAKE;
+    ev->serial = POLLUX_WAKE_SERIAL;
 }
 
 /* A report for one of the poller's own descriptors. */
@@ -146,6 +148,8 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     ev->events = bits;
     ev->count = 0;
     ev->data = p->fd_data[fd];
+    ev->kind = POLLUX_KIND_FD;
+    ev->serial = p->fd_serial[fd];
     return true;
 }
 
