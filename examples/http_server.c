@@ -21,10 +21,11 @@
  *   - pipelined requests answered in order, and partial writes: what the
  *     socket does not take waits for POLLUX_WRITE, and reading pauses
  *     meanwhile, so a client that never reads cannot make it buffer more;
- *   - closing a connection while the rest of the batch may still name it;
+ *   - closing and freeing a connection while later events of the same
+ *     batch still name it: pollux_event_current() says to skip those;
  *   - a clean stop on SIGINT or SIGTERM: the handler calls pollux_wake(),
  *     which is safe in a signal handler, and the loop ends on the
- *     POLLUX_WAKE event; every connection is closed and freed.
+ *     POLLUX_KIND_WAKE event; every connection is closed and freed.
  *
  * The backend is --backend NAME, or POLLUX_BACKEND=NAME in the environment
  * (select, poll, epoll, kqueue, devpoll; whichever are compiled in).
@@ -59,7 +60,6 @@ struct conn {
     int fd;
     int timer;                /* its idle timer's id */
     uint32_t interest;        /* what it is registered for: READ, or WRITE while http.out waits */
-    int closed;               /* closed; freed after the batch (see dispatch()) */
     struct conn *prev, *next; /* the server's list, to free them all on stop */
     struct http_buffers http; /* requests read, responses not sent yet */
 };
@@ -71,7 +71,6 @@ struct server {
     int accept_paused;     /* out of descriptors: accepting waits for a close */
     int64_t idle_ns;
     struct conn *conns;    /* every open connection */
-    struct conn *closed;   /* closed in this batch, freed at its end */
 };
 
 /* The signal handler's only way to reach the loop. */
@@ -139,7 +138,6 @@ static int conn_open(struct server *s, int fd)
         return -ENOMEM;
     c->fd = fd;
     c->interest = POLLUX_READ;
-    c->closed = 0;
     c->prev = NULL;
     c->http.closing = 0;
     c->http.in_len = 0;
@@ -164,22 +162,22 @@ static int conn_open(struct server *s, int fd)
     return 0;
 }
 
-/* Close a connection: timer, registration, descriptor. The struct is
- * freed at the end of the batch, which may still name it. */
+/* Close a connection and free it at once, even in the middle of a batch
+ * whose later events name it (its timer, its number taken by a new
+ * connection): after pollux_timer_delete() and pollux_unregister() those
+ * events are no longer current, and dispatch() skips them. */
 static void conn_close(struct server *s, struct conn *c)
 {
     pollux_timer_delete(s->p, c->timer);
     pollux_unregister(s->p, c->fd);
     close(c->fd);
-    c->closed = 1;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
         s->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    c->next = s->closed;
-    s->closed = c;
+    free(c);
     if (s->accept_paused && pollux_modify(s->p, s->listener, POLLUX_READ, NULL) == 0)
         s->accept_paused = 0; /* a descriptor is free again */
 }
@@ -262,47 +260,28 @@ static void on_listener_ready(struct server *s)
     }
 }
 
-/* Until pollux_event says which kind of source an event comes from,
- * the readiness bits tell. */
-enum source_kind { SOURCE_FD, SOURCE_TIMER, SOURCE_WAKE };
-
-static enum source_kind kind_of(const pollux_event *ev)
-{
-    if (ev->events & POLLUX_WAKE)
-        return SOURCE_WAKE;
-    return ev->events & POLLUX_TIMER ? SOURCE_TIMER : SOURCE_FD;
-}
-
-/* One event. The data of a timer or a connection's registration is its
- * struct conn; the listener was registered with NULL. A connection closed
- * earlier in the batch is skipped: its struct lives until the batch ends. */
+/* One event. The data of a timer or of a connection's registration is
+ * its struct conn; the listener was registered with NULL. An event whose
+ * source was removed earlier in the batch (pollux_event_current() is 0)
+ * is skipped before its data is touched: it may point at freed memory. */
 static void dispatch(struct server *s, const pollux_event *ev)
 {
-    struct conn *c = ev->data;
-    if (c != NULL && c->closed)
+    if (!pollux_event_current(s->p, ev))
         return;
-    switch (kind_of(ev)) {
-    case SOURCE_FD:
+    struct conn *c = ev->data;
+    switch (ev->kind) {
+    case POLLUX_KIND_FD:
         if (c == NULL)
             on_listener_ready(s);
         else
             on_conn_ready(s, c, ev->events);
         break;
-    case SOURCE_TIMER:
+    case POLLUX_KIND_TIMER:
         conn_close(s, c); /* idle for idle_ns */
         break;
-    case SOURCE_WAKE:
+    case POLLUX_KIND_WAKE:
         s->running = !stop_requested;
         break;
-    }
-}
-
-static void free_closed(struct server *s)
-{
-    while (s->closed != NULL) {
-        struct conn *c = s->closed;
-        s->closed = c->next;
-        free(c);
     }
 }
 
@@ -320,7 +299,6 @@ static int serve(struct server *s)
         }
         for (int i = 0; i < n; i++)
             dispatch(s, &events[i]);
-        free_closed(s);
     }
     return 0;
 }
@@ -382,7 +360,6 @@ static void shutdown_server(struct server *s)
 {
     while (s->conns != NULL)
         conn_close(s, s->conns);
-    free_closed(s);
     install_handlers(SIG_DFL);
     pollux_unregister(s->p, s->listener);
     close(s->listener);
