@@ -55,7 +55,8 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Read the server's first line and take the port from it. */
+/* Read the server's first line ("NAME: listening on 127.0.0.1:PORT,
+ * backend BACKEND") and take the port from it. */
 static int read_port(int fd)
 {
     char line[256];
@@ -72,7 +73,7 @@ static int read_port(int fd)
     line[len] = '\0';
     int port;
     char name[32];
-    if (sscanf(line, "http_server: listening on 127.0.0.1:%d, backend %31s", &port, name) != 2)
+    if (sscanf(line, "%*[^:]: listening on 127.0.0.1:%d, backend %31s", &port, name) != 2)
         return -1;
     return strcmp(name, backend) == 0 ? port : -1;
 }
