@@ -1,7 +1,7 @@
 /*
  * http_server_test.c - the smoke test of examples/http_server.c.
  *
- *   http_server_test SERVER BACKEND
+ *   http_server_test SERVER BACKEND [--sheds-beyond-fd-limit]
  *
  * Each test starts SERVER on a free port with --backend BACKEND, talks
  * HTTP to it as a client would, stops it with SIGINT (or SIGTERM) and
@@ -9,6 +9,10 @@
  * exit status non-zero, so a clean exit also means every connection was
  * freed. Nothing here measures time: the waits are bounded only so that a
  * hung server fails the test instead of hanging it.
+ *
+ * bench/http_libuv.c runs it too, with --sheds-beyond-fd-limit: libuv,
+ * out of descriptors, accepts and closes the waiting connections by
+ * design, so the test of clients beyond the limit does not apply there.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,7 +36,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#define GUARD_MS 30000 /* a server that takes this long is hung */
+#define GUARD_MS 3000 /* a server that takes this long is hung */
 #define HELLO "Hello, world!\n"
 #define GET_ROOT "GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 #define GET_MISSING "GET /missing HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -78,7 +83,8 @@ static int read_port(int fd)
     return strcmp(name, backend) == 0 ? port : -1;
 }
 
-static void start_server(const char *idle_ms)
+/* nofile > 0: the server's limit of open descriptors. */
+static void start_server_limited(const char *idle_ms, rlim_t nofile)
 {
     int out[2];
     assert_int_equal(pipe(out), 0);
@@ -88,6 +94,9 @@ static void start_server(const char *idle_ms)
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
         close(out[1]);
+        struct rlimit lim = { nofile, nofile };
+        if (nofile > 0 && setrlimit(RLIMIT_NOFILE, &lim) < 0)
+            _exit(126);
         execl(server_path, server_path, "--backend", backend, "--idle-ms", idle_ms, "0",
               (char *)NULL);
         _exit(127);
@@ -96,6 +105,11 @@ static void start_server(const char *idle_ms)
     server_port = read_port(out[0]);
     close(out[0]);
     assert_true(server_port > 0);
+}
+
+static void start_server(const char *idle_ms)
+{
+    start_server_limited(idle_ms, 0);
 }
 
 /* Send sig and return the exit status, or -1 if it did not exit. */
@@ -428,10 +442,30 @@ static void stop_with_open_connections_frees_them(void **state)
     close(unread);
 }
 
+/* More clients than the server has descriptors for: it pauses accepting
+ * and takes the waiting ones as others close, and every one is answered. */
+static void clients_beyond_the_descriptor_limit_are_served_in_turn(void **state)
+{
+    (void)state;
+    start_server_limited("60000", 32);
+    enum { N = 48 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = connect_to_server(); /* the listen backlog holds the rest */
+    for (int i = 0; i < N; i++) {
+        struct reply r;
+        exchange(fds[i], GET_ROOT, strlen(GET_ROOT), &r, 1, 0);
+        expect_hello(&r, 0);
+        close(fds[i]);
+    }
+    assert_int_equal(stop_server(SIGINT), 0);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s SERVER BACKEND\n", argv[0]);
+    int sheds = argc == 4 && strcmp(argv[3], "--sheds-beyond-fd-limit") == 0;
+    if (argc != 3 && !sheds) {
+        fprintf(stderr, "usage: %s SERVER BACKEND [--sheds-beyond-fd-limit]\n", argv[0]);
         return 2;
     }
     server_path = argv[1];
@@ -446,6 +480,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(client_gone_mid_request_leaves_server_serving, kill_leftover_server),
         cmocka_unit_test_teardown(idle_connections_are_closed_by_their_timer, kill_leftover_server),
         cmocka_unit_test_teardown(stop_with_open_connections_frees_them, kill_leftover_server),
+        cmocka_unit_test_teardown(clients_beyond_the_descriptor_limit_are_served_in_turn,
+                                  kill_leftover_server),
     };
+    if (sheds)
+        cmocka_set_skip_filter("clients_beyond_the_descriptor_limit_*");
     return cmocka_run_group_tests_name(backend, tests, NULL, NULL);
 }
