@@ -260,6 +260,17 @@ static void on_listener_ready(struct server *s)
     }
 }
 
+/* A connection's idle timer expired: close it, unless activity reported
+ * earlier in the same batch has armed the timer again since (the event
+ * is still current: settime keeps the timer, it only moves it). */
+static void on_idle_timer(struct server *s, struct conn *c, int timer)
+{
+    int64_t left = 0;
+    pollux_timer_gettime(s->p, timer, &left, NULL);
+    if (left == 0)
+        conn_close(s, c);
+}
+
 /* One event. The data of a timer or of a connection's registration is
  * its struct conn; the listener was registered with NULL. An event whose
  * source was removed earlier in the batch (pollux_event_current() is 0)
@@ -277,7 +288,7 @@ static void dispatch(struct server *s, const pollux_event *ev)
             on_conn_ready(s, c, ev->events);
         break;
     case POLLUX_KIND_TIMER:
-        conn_close(s, c); /* idle for idle_ns */
+        on_idle_timer(s, c, ev->fd);
         break;
     case POLLUX_KIND_WAKE:
         s->running = !stop_requested;

@@ -442,6 +442,60 @@ static void stop_with_open_connections_frees_them(void **state)
     close(unread);
 }
 
+/* After the batch of the test below: 1 if the server answered what it was
+ * sent, 0 if it closed the connection first. */
+static int answered(int fd, int close_requested)
+{
+    struct pollfd pfd = { fd, POLLIN, 0 };
+    assert_int_equal(poll(&pfd, 1, GUARD_MS), 1);
+    char c;
+    if (recv(fd, &c, 1, MSG_PEEK) != 1)
+        return 0;
+    struct reply r;
+    exchange(fd, "", 0, &r, 1, 0);
+    expect_hello(&r, close_requested);
+    return 1;
+}
+
+/*
+ * The server is stopped (SIGSTOP) while requests arrive on two connections
+ * and their idle timeouts pass, so that its next wait reports each one's
+ * request and timer in one batch. Whichever comes first, the other event
+ * of the same connection must be handled right:
+ *   - keep: request first: answered, and its timer, re-armed by that
+ *     activity, must not close it (a second request is answered);
+ *   - last (Connection: close): request first: answered and the
+ *     connection closed and freed; its timer's event, later in the batch,
+ *     must not touch it (a clean exit, under ASan too);
+ *   - timer first: closed and freed; the request's event must not touch it.
+ */
+static void request_and_idle_timeout_in_one_batch(void **state)
+{
+    (void)state;
+    static const char close_req[] = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    start_server("2000");
+    int keep = connect_to_server(), last = connect_to_server();
+    struct reply r;
+    exchange(keep, GET_ROOT, strlen(GET_ROOT), &r, 1, 0); /* accepted, timers armed */
+    exchange(last, GET_ROOT, strlen(GET_ROOT), &r, 1, 0);
+    assert_int_equal(kill(server_pid, SIGSTOP), 0);
+    send_all(keep, GET_ROOT, strlen(GET_ROOT));
+    send_all(last, close_req, strlen(close_req));
+    sleep_ms(2500); /* the timeouts pass while the server cannot run */
+    assert_int_equal(kill(server_pid, SIGCONT), 0);
+    if (answered(keep, 0)) {
+        exchange(keep, GET_ROOT, strlen(GET_ROOT), &r, 1, 0);
+        expect_hello(&r, 0);
+        printf("keep: request first, answered, kept\n");
+    }
+    if (answered(last, 1))
+        printf("last: request first, answered\n");
+    expect_eof(last);
+    close(keep);
+    close(last);
+    assert_int_equal(stop_server(SIGINT), 0);
+}
+
 /* More clients than the server has descriptors for: it pauses accepting
  * and takes the waiting ones as others close, and every one is answered. */
 static void clients_beyond_the_descriptor_limit_are_served_in_turn(void **state)
@@ -480,6 +534,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(client_gone_mid_request_leaves_server_serving, kill_leftover_server),
         cmocka_unit_test_teardown(idle_connections_are_closed_by_their_timer, kill_leftover_server),
         cmocka_unit_test_teardown(stop_with_open_connections_frees_them, kill_leftover_server),
+        cmocka_unit_test_teardown(request_and_idle_timeout_in_one_batch, kill_leftover_server),
         cmocka_unit_test_teardown(clients_beyond_the_descriptor_limit_are_served_in_turn,
                                   kill_leftover_server),
     };
