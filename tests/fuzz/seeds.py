@@ -215,6 +215,8 @@ def write(directory, table):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1].startswith("-")):
+        sys.exit("usage: tests/fuzz/seeds.py [directory, default tests/fuzz]\n" + __doc__)
     root = sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz"
     write(os.path.join(root, "corpus"), CORPUS)
     write(os.path.join(root, "regressions"), REGRESSIONS)
