@@ -1,7 +1,7 @@
 /*
  * heap.c - see heap.h. Four children per node halve the depth of a binary
- * heap, and the children share a cache line, which is what matters at a
- * million timers.
+ * heap, and the children's deadlines share a cache line, which is what
+ * matters at a million timers.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -15,88 +15,99 @@
 
 void pollux_heap_init(struct pollux_heap *h)
 {
-    h->nodes = NULL;
-    h->count = h->size = 0;
+    h->deadlines = NULL;
+    h->ids = NULL;
+    h->count = h->deadlines_size = h->ids_size = 0;
     h->position_of = NULL;
     h->position_size = 0;
 }
 
 void pollux_heap_free(struct pollux_heap *h)
 {
-    free(h->nodes);
+    free(h->deadlines);
+    free(h->ids);
     free(h->position_of);
     pollux_heap_init(h);
 }
 
-bool pollux_heap_contains(const struct pollux_heap *h, int id)
+static void place(struct pollux_heap *h, int i, int64_t deadline, int id)
 {
-    return id < h->position_size && h->position_of[id] >= 0;
+    h->deadlines[i] = deadline;
+    h->ids[i] = id;
+    h->position_of[id] = i;
 }
 
-static void place(struct pollux_heap *h, int i, struct pollux_heap_node node)
+/* Move the hole at i up until deadline fits; place (deadline, id) there. */
+static void sift_up(struct pollux_heap *h, int i, int64_t deadline, int id)
 {
-    h->nodes[i] = node;
-    h->position_of[node.id] = i;
-}
-
-static void sift_up(struct pollux_heap *h, int i)
-{
-    struct pollux_heap_node node = h->nodes[i];
     while (i > 0) {
         int parent = (i - 1) / ARITY;
-        if (h->nodes[parent].deadline <= node.deadline)
+        if (h->deadlines[parent] <= deadline)
             break;
-        place(h, i, h->nodes[parent]);
+        place(h, i, h->deadlines[parent], h->ids[parent]);
         i = parent;
     }
-    place(h, i, node);
+    place(h, i, deadline, id);
 }
 
-static void sift_down(struct pollux_heap *h, int i)
+/* The index of the earliest of the children first .. first+ARITY-1. */
+static int least_child(const int64_t *d, int first, int count)
 {
-    struct pollux_heap_node node = h->nodes[i];
+    if (first + ARITY <= count) {
+        /* A full family, the common case: a tournament of 3 compares. */
+        int a = d[first + 1] < d[first] ? first + 1 : first;
+        int b = d[first + 3] < d[first + 2] ? first + 3 : first + 2;
+        return d[b] < d[a] ? b : a;
+    }
+    int least = first;
+    for (int c = first + 1; c < count; c++)
+        if (d[c] < d[least])
+            least = c;
+    return least;
+}
+
+/* Move the hole at i down until deadline fits; place (deadline, id) there. */
+static void sift_down(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
     for (;;) {
         int first = i * ARITY + 1;
         if (first >= h->count)
             break;
-        int last = first + ARITY < h->count ? first + ARITY : h->count;
-        int least = first;
-        for (int c = first + 1; c < last; c++)
-            if (h->nodes[c].deadline < h->nodes[least].deadline)
-                least = c;
-        if (node.deadline <= h->nodes[least].deadline)
+        int least = least_child(h->deadlines, first, h->count);
+        if (deadline <= h->deadlines[least])
             break;
-        place(h, i, h->nodes[least]);
+        place(h, i, h->deadlines[least], h->ids[least]);
         i = least;
     }
-    place(h, i, node);
+    place(h, i, deadline, id);
 }
 
-int pollux_heap_reserve(struct pollux_heap *h, int id)
+/* (deadline, id) goes to slot i, whose old content is gone: up or down. */
+static void fix(struct pollux_heap *h, int i, int64_t deadline, int id)
 {
-    int err = pollux_grow_array((void **)&h->nodes, &h->size, h->count + 1, sizeof *h->nodes);
+    if (i > 0 && h->deadlines[(i - 1) / ARITY] > deadline)
+        sift_up(h, i, deadline, id);
+    else
+        sift_down(h, i, deadline, id);
+}
+
+int pollux_heap_grow(struct pollux_heap *h, int id)
+{
+    int err = pollux_grow_array((void **)&h->deadlines, &h->deadlines_size, h->count + 1,
+                                sizeof *h->deadlines);
+    if (err == 0)
+        err = pollux_grow_array((void **)&h->ids, &h->ids_size, h->count + 1, sizeof *h->ids);
     return err < 0 ? err : pollux_grow_index(&h->position_of, &h->position_size, id + 1);
 }
 
-int pollux_heap_set(struct pollux_heap *h, int id, int64_t deadline)
+void pollux_heap_insert(struct pollux_heap *h, int id, int64_t deadline)
 {
-    if (pollux_heap_contains(h, id)) {
-        int i = h->position_of[id];
-        int64_t old = h->nodes[i].deadline;
-        h->nodes[i].deadline = deadline;
-        if (deadline < old)
-            sift_up(h, i);
-        else
-            sift_down(h, i);
-        return 0;
-    }
-    int err = pollux_heap_reserve(h, id);
-    if (err < 0)
-        return err;
-    int i = h->count++;
-    h->nodes[i] = (struct pollux_heap_node){ .deadline = deadline, .id = id };
-    sift_up(h, i);
-    return 0;
+    sift_up(h, h->count++, deadline, id);
+}
+
+void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
+{
+    fix(h, h->position_of[id], deadline, id);
 }
 
 void pollux_heap_remove(struct pollux_heap *h, int id)
@@ -106,12 +117,6 @@ void pollux_heap_remove(struct pollux_heap *h, int id)
     int i = h->position_of[id];
     h->position_of[id] = -1;
     int last = --h->count;
-    if (i == last)
-        return;
-    struct pollux_heap_node moved = h->nodes[last];
-    place(h, i, moved);
-    if (i > 0 && h->nodes[(i - 1) / ARITY].deadline > moved.deadline)
-        sift_up(h, i);
-    else
-        sift_down(h, i);
+    if (i != last)
+        fix(h, i, h->deadlines[last], h->ids[last]);
 }
