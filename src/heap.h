@@ -37,12 +37,93 @@ static inline int pollux_heap_reserve(struct pollux_heap *h, int id)
         return 0; /* the common case, kept inline */
     return pollux_heap_grow(h, id);
 }
+/* The sifts are inline: a reset or an expiry is then one function with no
+ * call and no spill in its hot path. */
+#define POLLUX_HEAP_ARITY 4
+
+static inline void pollux_heap_place(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    h->deadlines[i] = deadline;
+    h->ids[i] = id;
+    h->position_of[id] = i;
+}
+
+/* Move the hole at i up until deadline fits; place (deadline, id) there. */
+static inline void pollux_heap_sift_up(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    while (i > 0) {
+        int parent = (i - 1) / POLLUX_HEAP_ARITY;
+        if (h->deadlines[parent] <= deadline)
+            break;
+        pollux_heap_place(h, i, h->deadlines[parent], h->ids[parent]);
+        i = parent;
+    }
+    pollux_heap_place(h, i, deadline, id);
+}
+
+/* The index of the earliest of the children first .. first+POLLUX_HEAP_ARITY-1. */
+static inline int pollux_heap_least_child(const int64_t *d, int first, int count)
+{
+    if (first + POLLUX_HEAP_ARITY <= count) {
+        /* A full family, the common case: a tournament of 3 compares. */
+        int a = d[first + 1] < d[first] ? first + 1 : first;
+        int b = d[first + 3] < d[first + 2] ? first + 3 : first + 2;
+        return d[b] < d[a] ? b : a;
+    }
+    int least = first;
+    for (int c = first + 1; c < count; c++)
+        if (d[c] < d[least])
+            least = c;
+    return least;
+}
+
+/* Move the hole at i down until deadline fits; place (deadline, id) there. */
+static inline void pollux_heap_sift_down(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    for (;;) {
+        int first = i * POLLUX_HEAP_ARITY + 1;
+        if (first >= h->count)
+            break;
+        int least = pollux_heap_least_child(h->deadlines, first, h->count);
+        if (deadline <= h->deadlines[least])
+            break;
+        pollux_heap_place(h, i, h->deadlines[least], h->ids[least]);
+        i = least;
+    }
+    pollux_heap_place(h, i, deadline, id);
+}
+
+/* (deadline, id) goes to slot i, whose old content is gone: up or down. */
+static inline void pollux_heap_fix(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    if (i > 0 && h->deadlines[(i - 1) / POLLUX_HEAP_ARITY] > deadline)
+        pollux_heap_sift_up(h, i, deadline, id);
+    else
+        pollux_heap_sift_down(h, i, deadline, id);
+}
+
 /* Insert id, which is not in the heap, after pollux_heap_reserve(). */
-void pollux_heap_insert(struct pollux_heap *h, int id, int64_t deadline);
+static inline void pollux_heap_insert(struct pollux_heap *h, int id, int64_t deadline)
+{
+    pollux_heap_sift_up(h, h->count++, deadline, id);
+}
+
 /* Change the deadline of id, which is in the heap, in place: a sift up or
  * down from its slot, no removal. */
-void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline);
+static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
+{
+    int i = h->position_of[id];
+    /* Later than before (a keepalive reset): only the children can be
+     * out of order, no need to look at the parent. */
+    if (deadline >= h->deadlines[i])
+        pollux_heap_sift_down(h, i, deadline, id);
+    else
+        pollux_heap_sift_up(h, i, deadline, id);
+}
+
 void pollux_heap_remove(struct pollux_heap *h, int id);
+/* Remove the earliest node; the heap must not be empty. */
+void pollux_heap_pop(struct pollux_heap *h);
 /* The earliest node; the heap must not be empty. */
 static inline int64_t pollux_heap_top_deadline(const struct pollux_heap *h)
 {

@@ -192,7 +192,7 @@ static void expire_queue(struct pollux_timers *w, int q)
             deadline = next_period(deadline, t->interval, now, &expirations);
             pollux_heap_update(&cq->heap, id, deadline);
         } else {
-            pollux_heap_remove(&cq->heap, id);
+            pollux_heap_pop(&cq->heap);
             t->queue = -1;
         }
         if (t->pending == 0)
@@ -284,7 +284,7 @@ static int arm_source(pollux *p, int q, int64_t deadline)
  */
 static bool by_timeout(const pollux *p, int q)
 {
-    return q == QUEUE_MONOTONIC && !p->nested && p->timers->queues[q].source_fd < 0
+    return q == QUEUE_MONOTONIC && p->timers->queues[q].source_fd < 0 && !p->nested
            && p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMERFD;
 }
 
@@ -435,7 +435,10 @@ static int new_id(struct pollux_timers *w)
     }
     if (w->ids_used == INT_MAX)
         return -ENOMEM;
-    if (pollux_grow_array((void **)&w->timers, &w->timers_size, w->ids_used + 1, sizeof *w->timers) < 0)
+    /* create() initialises every field of the new slot. */
+    if (w->ids_used >= w->timers_size
+        && pollux_grow_array_uninit((void **)&w->timers, &w->timers_size, w->ids_used + 1,
+                                    sizeof *w->timers) < 0)
         return -ENOMEM;
     return w->ids_used++;
 }
@@ -486,6 +489,13 @@ static int64_t start_of(struct clock_queue *cq, unsigned flags)
     return cq->now;
 }
 
+/* The queue a relative time is measured on: relative wall-clock time
+ * ignores clock changes, so it counts on the monotonic queue. */
+static int relative_queue(const struct timer *t)
+{
+    return t->clock_queue == QUEUE_REALTIME ? QUEUE_MONOTONIC : t->clock_queue;
+}
+
 static void disarm(struct pollux_timers *w, int id, struct timer *t)
 {
     if (t->queue >= 0)
@@ -503,21 +513,14 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     if (initial_ns < 0 || interval_ns < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
         return -EINVAL;
     struct pollux_timers *w = p->timers;
-    int q = t->clock_queue;
-    if (!(flags & POLLUX_TIMER_ABSTIME) && q == QUEUE_REALTIME)
-        q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
-    if (initial_ns == 0) {
-        disarm(w, timer, t);
-        t->interval = interval_ns;
-        return 0;
-    }
+    int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : relative_queue(t);
+    struct clock_queue *cq = &w->queues[q];
     /* A timer armed on the same queue keeps its heap node and only has its
      * deadline changed in place (a reset). Otherwise make room first: out
      * of memory keeps the old setting. */
-    struct clock_queue *cq = &w->queues[q];
-    bool reset = t->queue == q;
+    bool reset = initial_ns != 0 && t->queue == q;
     if (!reset) {
-        int err = pollux_heap_reserve(&cq->heap, timer);
+        int err = initial_ns != 0 ? pollux_heap_reserve(&cq->heap, timer) : 0;
         if (err < 0)
             return err;
         disarm(w, timer, t);
@@ -525,6 +528,8 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
         drop_pending(w, timer, t);
     }
     t->interval = interval_ns;
+    if (initial_ns == 0)
+        return 0;
     int64_t deadline = initial_ns;
     if (!(flags & POLLUX_TIMER_ABSTIME))
         deadline = add_saturated(start_of(cq, flags), initial_ns);
