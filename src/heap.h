@@ -113,12 +113,19 @@ static inline void pollux_heap_insert(struct pollux_heap *h, int id, int64_t dea
 static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
 {
     int i = h->position_of[id];
-    /* Later than before (a keepalive reset): only the children can be
-     * out of order, no need to look at the parent. */
-    if (deadline >= h->deadlines[i])
-        pollux_heap_sift_down(h, i, deadline, id);
-    else
+    if (deadline < h->deadlines[i]) {
         pollux_heap_sift_up(h, i, deadline, id);
+        return;
+    }
+    /* Later than before (a keepalive reset): only the children can be out
+     * of order. Most nodes of a 4-ary heap are leaves, or stay before
+     * their children: then only the deadline changes. */
+    int first = i * POLLUX_HEAP_ARITY + 1;
+    if (first >= h->count
+        || deadline <= h->deadlines[pollux_heap_least_child(h->deadlines, first, h->count)])
+        h->deadlines[i] = deadline;
+    else
+        pollux_heap_sift_down(h, i, deadline, id);
 }
 
 void pollux_heap_remove(struct pollux_heap *h, int id);
