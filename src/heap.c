@@ -39,8 +39,6 @@ int pollux_heap_grow(struct pollux_heap *h, int id)
 
 void pollux_heap_remove(struct pollux_heap *h, int id)
 {
-    if (!pollux_heap_contains(h, id))
-        return;
     int i = h->position_of[id];
     h->position_of[id] = -1;
     int last = --h->count;

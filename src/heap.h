@@ -24,10 +24,6 @@ struct pollux_heap {
 
 void pollux_heap_init(struct pollux_heap *h);
 void pollux_heap_free(struct pollux_heap *h);
-static inline bool pollux_heap_contains(const struct pollux_heap *h, int id)
-{
-    return id < h->position_size && h->position_of[id] >= 0;
-}
 int pollux_heap_grow(struct pollux_heap *h, int id);
 /* Room for one more node and for id's position: -ENOMEM or 0. After it,
  * pollux_heap_insert() of id cannot fail. */
@@ -128,6 +124,7 @@ static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t dea
         pollux_heap_sift_down(h, i, deadline, id);
 }
 
+/* Remove id, which is in the heap. */
 void pollux_heap_remove(struct pollux_heap *h, int id);
 /* Remove the earliest node; the heap must not be empty. */
 void pollux_heap_pop(struct pollux_heap *h);

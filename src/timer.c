@@ -513,14 +513,19 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     if (initial_ns < 0 || interval_ns < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
         return -EINVAL;
     struct pollux_timers *w = p->timers;
+    if (initial_ns == 0) {
+        disarm(w, timer, t);
+        t->interval = interval_ns;
+        return 0;
+    }
     int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : relative_queue(t);
     struct clock_queue *cq = &w->queues[q];
     /* A timer armed on the same queue keeps its heap node and only has its
      * deadline changed in place (a reset). Otherwise make room first: out
      * of memory keeps the old setting. */
-    bool reset = initial_ns != 0 && t->queue == q;
+    bool reset = t->queue == q;
     if (!reset) {
-        int err = initial_ns != 0 ? pollux_heap_reserve(&cq->heap, timer) : 0;
+        int err = pollux_heap_reserve(&cq->heap, timer);
         if (err < 0)
             return err;
         disarm(w, timer, t);
@@ -528,11 +533,11 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
         drop_pending(w, timer, t);
     }
     t->interval = interval_ns;
-    if (initial_ns == 0)
-        return 0;
     int64_t deadline = initial_ns;
     if (!(flags & POLLUX_TIMER_ABSTIME))
         deadline = add_saturated(start_of(cq, flags), initial_ns);
+    /* A timer moved later cannot need the source earlier (a keepalive). */
+    bool later = reset && deadline >= pollux_heap_deadline_of(&cq->heap, timer);
     if (reset)
         pollux_heap_update(&cq->heap, timer, deadline);
     else
@@ -540,7 +545,7 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     t->queue = (int8_t)q;
     /* Without a source now (out of descriptors), the wait's timeout
      * covers the timer and the next call tries the source again. */
-    if (!by_timeout(p, q))
+    if (!later && !by_timeout(p, q))
         arm_queue(p, q);
     return 0;
 }
