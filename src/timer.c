@@ -5,7 +5,8 @@
  * million timers cost no descriptors and O(log n) per add, cancel and
  * expiry. The earliest deadline of each heap arms one kernel timer source
  * (timer_source.h, a timerfd on Linux) that the backend watches; without
- * one, the wait's timeout is shortened instead. Expired timers wait on a
+ * one, and for the monotonic heap until pollux_fileno() is asked for, the
+ * wait's timeout is shortened instead (by_timeout()). Expired timers wait on a
  * FIFO "due" list until pollux_wait() has room to report them, which keeps
  * deadline order and lets timers share max_events fairly with I/O.
  * docs/timers.md explains the design.
