@@ -36,22 +36,6 @@
 static pollux_backend g_backend;
 static int tok[8];
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
 /* Wait, retrying on EINTR. */
 static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
 {
@@ -1431,16 +1415,11 @@ static void a_source_seen_again_in_a_later_round_keeps_all_its_bits(void **state
     assert_ret(pollux_unregister(p, a[0]), 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(after_fork_when_closed_registered_numbers_are_lowest),
         T(fileno_readable_for_timer_when_timerfd_lands_on_closed_registered_number),
         T(always_due_timer_does_not_starve_a_regular_file),
@@ -1491,5 +1470,6 @@ int main(int argc, char **argv)
         T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
         T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }
