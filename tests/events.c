@@ -34,22 +34,6 @@
 static pollux_backend g_backend;
 static int tok[4];
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
 static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
 {
     int n;
@@ -415,16 +399,11 @@ static void timer_event_on_a_poller_without_timers_is_not_current(void **state)
     assert_int_equal(pollux_event_current(p, &made), 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(connection_closed_and_freed_mid_batch_is_not_current_for_its_other_event),
         T(number_reused_by_accept_mid_batch_is_current_only_for_the_new_registration),
         T(unregister_and_register_again_mid_batch_makes_the_event_stale),
@@ -437,5 +416,6 @@ int main(int argc, char **argv)
         T(null_unknown_kind_or_unfilled_event_is_not_current),
         T(timer_event_on_a_poller_without_timers_is_not_current),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "events", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }
