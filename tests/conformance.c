@@ -335,25 +335,10 @@ static void bg_stop(struct bg *b)
 /* ------------------------------------------------------------------ */
 /* Fixture                                                              */
 
-static int setup_poller(void **state)
-{
-    pollux *p = NULL;
-    int r = pollux_new(&p, g_backend);
-    if (r != 0) {
-        print_error("pollux_new(%s) failed: %d (%s)\n", pollux_backend_name(g_backend), r,
-                    errname(r));
-        return -1;
-    }
-    *state = p;
-    return 0;
-}
-
 static int teardown_poller(void **state)
 {
     g_sig_poller = NULL;
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
+    return poller_teardown(state);
 }
 
 /* A descriptor number that is not open. */
@@ -2056,23 +2041,17 @@ static void modifies_of_many_registrations_before_a_wait_are_all_applied(void **
 
 /* ------------------------------------------------------------------ */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_poller, teardown_poller)
+#define T(f) cmocka_unit_test_setup_teardown(f, poller_setup, teardown_poller)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s BACKEND (select, poll, epoll, kqueue, devpoll)\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-
     signal(SIGPIPE, SIG_IGN);
     struct sigaction old;
     sig_install(SIGUSR1, on_signal_count, &old);
     sig_install(SIGALRM, on_signal_count, &old);
     sig_install(SIGUSR2, on_signal_wake, &old);
 
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(new_poller_uses_requested_backend),
         T(free_does_not_close_registered_fds),
         T(two_pollers_watch_the_same_fd_independently),
@@ -2173,14 +2152,6 @@ int main(int argc, char **argv)
         T(modify_after_number_reused_by_dev_null_reports_it_ready),
         T(modifies_of_many_registrations_before_a_wait_are_all_applied),
     };
-
-    /* For debugging: run (or skip) only the tests matching a pattern (* and ?). */
-    if (getenv("POLLUX_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("POLLUX_TEST_FILTER"));
-    if (getenv("POLLUX_TEST_SKIP"))
-        cmocka_set_skip_filter(getenv("POLLUX_TEST_SKIP"));
-
-    char group[64];
-    snprintf(group, sizeof group, "conformance-%s", argv[1]);
-    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "conformance", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }
