@@ -115,13 +115,8 @@ static void on_alarm(int sig)
  * guard. */
 static int setup(void **state)
 {
-    pollux *p = NULL;
-    int err = pollux_new(&p, g_backend);
-    if (err < 0) {
-        fprintf(stderr, "pollux_new(%s): %s\n", pollux_backend_name(g_backend), errname(err));
+    if (poller_setup(state) != 0)
         return -1;
-    }
-    *state = p;
     alarm(TEST_ALARM_S);
     return 0;
 }
@@ -129,8 +124,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     alarm(0);
-    pollux_free(*state);
-    return 0;
+    return poller_teardown(state);
 }
 
 /* ---- ids and creation ---------------------------------------------------- */
@@ -1294,20 +1288,11 @@ static void armed_timer_survives_after_fork_rebuild(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: %s BACKEND [TEST-NAME-PATTERN]\n", argv[0]);
-        return 2;
-    }
-    g_backend = strcmp(argv[1], "auto") == 0 ? POLLUX_BACKEND_AUTO
-                                              : backend_from_argument(argv[0], argv[1]);
-
     struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_NODEFER };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    if (argc == 3)
-        cmocka_set_test_filter(argv[2]);
 
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(timer_ids_are_small_distinct_nonnegative_ints),
         T(timer_id_equal_to_registered_fd_does_not_clash),
         T(create_with_supported_clocks_succeeds),
@@ -1353,7 +1338,8 @@ int main(int argc, char **argv)
         T(fileno_stays_readable_while_due_timers_are_unreported),
         T(armed_timer_survives_after_fork_rebuild),
     };
-    char group[64];
-    snprintf(group, sizeof group, "timers-%s", argv[1]);
-    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    static const struct backend_suite suite = {
+        .name = "timers", .backend = &g_backend, .accepts_auto = true,
+    };
+    return run_backend_suite(&suite, argc, argv, tests);
 }
