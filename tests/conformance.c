@@ -778,21 +778,29 @@ static void wait_small_timeouts_never_return_early(void **state)
     }
 }
 
+/* One wait of timeout_ns while a thread writes to the pipe a: it returns
+ * a single event, a[0] readable with the data registered for it. */
+static void wait_returns_on_a_write_from_another_thread(pollux *p, const int a[2],
+                                                        int64_t timeout_ns, void *data)
+{
+    struct bg b;
+    bg_start(&b, p, BG_WRITE, a[1], 0);
+    pollux_event ev[4];
+    int n = pollux_wait(p, ev, 4, timeout_ns);
+    bg_stop(&b);
+    assert_ret(n, 1);
+    assert_int_equal(ev[0].fd, a[0]);
+    assert_events(ev[0].events, POLLUX_READ);
+    assert_ptr_equal(ev[0].data, data);
+}
+
 static void wait_forever_returns_when_fd_becomes_ready(void **state)
 {
     pollux *p = *state;
     int a[2];
     make_pipe(a);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, -1);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
-    assert_ptr_equal(ev[0].data, &tok[0]);
+    wait_returns_on_a_write_from_another_thread(p, a, -1, &tok[0]);
 }
 
 static void wait_any_negative_timeout_waits_until_fd_ready(void **state)
@@ -801,14 +809,7 @@ static void wait_any_negative_timeout_waits_until_fd_ready(void **state)
     int a[2];
     make_pipe(a);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, INT64_MIN);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
+    wait_returns_on_a_write_from_another_thread(p, a, INT64_MIN, &tok[0]);
 }
 
 /* A timeout near INT64_MAX must not overflow into "already expired". A
@@ -824,14 +825,7 @@ static void wait_huge_timeout_does_not_overflow(void **state)
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
     assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[1]), 0);
     fd_close(c[0]);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, INT64_MAX);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
+    wait_returns_on_a_write_from_another_thread(p, a, INT64_MAX, &tok[0]);
 }
 
 /* Decision 8: an interrupted kernel call returns -EINTR; SIGUSR1's handler
