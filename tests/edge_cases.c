@@ -543,6 +543,36 @@ static int count_fd(const pollux_event *ev, int n, int fd)
     return found;
 }
 
+/* Close number fd while a duplicate, returned, keeps its file open. */
+static int close_keeping_file_open(int fd)
+{
+    int d = dup(fd);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(fd);
+    return d;
+}
+
+/* Number n, watched for an empty pipe whose write end is w, is not
+ * reported (not even as the file it named before) until a byte is written
+ * to w; then it is reported once in each of `waits` waits, with data. */
+static void reported_only_after_a_write(pollux *p, int n, int w, int waits, void *data)
+{
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness?)", n);
+    write_byte(w);
+    for (int i = 0; i < waits; i++) {
+        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+        assert_int_equal(count_fd(ev, got, n), 1);
+        for (int k = 0; k < got; k++)
+            if (ev[k].fd == n)
+                assert_ptr_equal(ev[k].data, data);
+    }
+}
+
 /* Defect 1: the always-ready rotation (epoll, kqueue) moved its start
  * inside the loop that used it, reporting one file twice and leaving
  * another out. */
@@ -594,10 +624,7 @@ static void unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_
     make_pipe(a);
     write_byte(a[1]);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    int d = dup(a[0]);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(a[0]);
+    close_keeping_file_open(a[0]);
     assert_ret(pollux_unregister(p, a[0]), 0);
     pollux_event ev[4];
     int64_t t0 = now_ns(), c0 = cpu_ns();
@@ -619,28 +646,13 @@ static void number_registered_again_after_its_file_stayed_open_elsewhere_reports
     write_byte(a[1]);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    close_keeping_file_open(n);
     assert_ret(pollux_unregister(p, n), 0);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported (the old file's readiness)", n);
-    write_byte(b[1]);
-    for (int i = 0; i < 2; i++) {
-        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-        assert_int_equal(count_fd(ev, got, n), 1);
-        for (int k = 0; k < got; k++)
-            if (ev[k].fd == n)
-                assert_ptr_equal(ev[k].data, &tok[1]);
-    }
+    reported_only_after_a_write(p, n, b[1], 2, &tok[1]);
 }
 
 /* Defect 3 without unregister: the number closed (the file open
@@ -653,22 +665,12 @@ static void modify_after_close_while_file_open_elsewhere_reports_new_file_once(v
     write_byte(a[1]);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    close_keeping_file_open(n);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
     assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_RDHUP, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported (the old file's readiness)", n);
-    write_byte(b[1]);
-    got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-    assert_int_equal(count_fd(ev, got, n), 1);
+    reported_only_after_a_write(p, n, b[1], 1, &tok[1]);
 }
 
 /* Defect 6: a registered regular file closed, its number reused by an
@@ -1165,10 +1167,7 @@ static void closed_number_whose_file_stays_open_does_not_take_the_room_of_a_read
     make_pipe(b);
     assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[0]), 0);
     assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
-    int d = dup(a[1]);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(a[1]);
+    close_keeping_file_open(a[1]);
     pollux_event ev;
     int seen = 0;
     for (int round = 0; round < 2; round++) {
@@ -1227,26 +1226,11 @@ static void register_of_a_number_naming_its_old_file_again_reports_it_with_new_d
     make_pipe(a);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    int d = close_keeping_file_open(n);
     assert_ret(pollux_unregister(p, n), 0);
     move_to(d, n);
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported", n);
-    write_byte(a[1]);
-    for (int i = 0; i < 2; i++) {
-        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-        assert_int_equal(count_fd(ev, got, n), 1);
-        for (int k = 0; k < got; k++)
-            if (ev[k].fd == n)
-                assert_ptr_equal(ev[k].data, &tok[1]);
-    }
+    reported_only_after_a_write(p, n, a[1], 2, &tok[1]);
 }
 
 /* A watch left behind by a closed number (its file open elsewhere) makes
@@ -1266,10 +1250,7 @@ static void wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_
     assert_ret(pollux_register(p, na, POLLUX_READ, &tok[0]), 0);
     assert_ret(pollux_register(p, nb, POLLUX_READ, &tok[1]), 0);
     assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[2]), 0);
-    int d = dup(na);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(na);
+    close_keeping_file_open(na);
     assert_ret(pollux_unregister(p, na), 0);
     fd_close(b[0]);
     fd_close(b[1]);
