@@ -76,6 +76,26 @@ static int due_timer(pollux *p, void *data)
     return id;
 }
 
+/* A socket with a byte to read, registered with that interest and
+ * &tok[0]. */
+static int readable_socket(pollux *p, uint32_t interest)
+{
+    int sv[2];
+    make_socketpair(sv);
+    write_byte(sv[1]);
+    assert_ret(pollux_register(p, sv[0], interest, &tok[0]), 0);
+    return sv[0];
+}
+
+/* Wait for a batch holding an event of fd and one of timer; their
+ * indexes go to *at and *t. */
+static void wait_for_both(pollux *p, pollux_event ev[16], int fd, int timer, int *at, int *t)
+{
+    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, fd, at);
+    *t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
+    assert_true(*t >= 0);
+}
+
 /* A connection as a server keeps one: a socket, its idle timer, freed as
  * a whole when either says it is over. */
 struct conn {
@@ -230,20 +250,15 @@ static void timer_deleted_mid_batch_and_its_id_reused_is_not_current(void **stat
 static void oneshot_modify_and_settime_keep_an_event_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ | POLLUX_ONESHOT, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ | POLLUX_ONESHOT);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
-    int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
-    int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
-    assert_true(t >= 0);
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1); /* fired, disarmed */
-    assert_ret(pollux_modify(p, sv[0], POLLUX_READ | POLLUX_WRITE, &tok[2]), 0);
+    assert_ret(pollux_modify(p, fd, POLLUX_READ | POLLUX_WRITE, &tok[2]), 0);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
-    assert_ret(pollux_modify(p, sv[0], 0, &tok[2]), 0); /* paused */
+    assert_ret(pollux_modify(p, fd, 0, &tok[2]), 0); /* paused */
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_ret(pollux_timer_settime(p, timer, POLLUX_SEC(60), 0, 0), 0);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
@@ -256,16 +271,11 @@ static void oneshot_modify_and_settime_keep_an_event_current(void **state)
 static void after_fork_keeps_events_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
-    int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
-    int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
-    assert_true(t >= 0);
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
     assert_ret(pollux_after_fork(p), 0);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
@@ -275,16 +285,13 @@ static void after_fork_keeps_events_current(void **state)
 static void every_event_says_its_kind(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     assert_ret(pollux_wake(p), 0);
     pollux_event ev[16];
     memset(ev, 0xa5, sizeof ev); /* nothing left from an earlier use */
     int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
+    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, fd, &at);
     assert_true(ev[at].events & POLLUX_READ);
     assert_ptr_equal(ev[at].data, &tok[0]);
     int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
@@ -344,14 +351,11 @@ static void wake_event_is_always_current(void **state)
 static void null_unknown_kind_or_unfilled_event_is_not_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
     int at;
-    wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
+    wait_for(p, ev, 16, POLLUX_KIND_FD, fd, &at);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_int_equal(pollux_event_current(NULL, &ev[at]), 0);
     assert_int_equal(pollux_event_current(p, NULL), 0);
@@ -371,8 +375,8 @@ static void null_unknown_kind_or_unfilled_event_is_not_current(void **state)
     assert_int_equal(pollux_event_current(p, &crossed), 0);
 
     pollux_event zero = { 0 };
-    for (int fd = 0; fd <= sv[0]; fd++) {
-        zero.fd = fd;
+    for (int n = 0; n <= fd; n++) {
+        zero.fd = n;
         assert_int_equal(pollux_event_current(p, &zero), 0); /* serial 0 is never given */
     }
     zero.kind = POLLUX_KIND_TIMER;
