@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -302,4 +303,36 @@ int poller_teardown(void **state)
     pollux_free(*state);
     fd_close_all();
     return 0;
+}
+
+int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
+{
+    int n;
+    do
+        n = pollux_wait(p, ev, max, timeout_ns);
+    while (n == -EINTR);
+    return n;
+}
+
+int fileno_or_skip(pollux *p)
+{
+    int fd = pollux_fileno(p);
+    if (fd == -ENOTSUP) {
+        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
+                      pollux_backend_name(pollux_backend_of(p)));
+        skip();
+    }
+    assert_true(fd >= 0);
+    return fd;
+}
+
+int poll_readable(int fd, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&pfd, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    assert_true(r >= 0);
+    return r == 1 && (pfd.revents & POLLIN);
 }

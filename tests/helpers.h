@@ -66,6 +66,16 @@ int run_backend_tests(const struct backend_suite *suite, int argc, char **argv,
 int poller_setup(void **state);
 int poller_teardown(void **state);
 
+/* pollux_wait, retried while it fails with -EINTR. */
+int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns);
+
+/* pollux_fileno(p), or skip the test where the backend has none here (the
+ * conformance suite checks which backends must have one). */
+int fileno_or_skip(pollux *p);
+
+/* fd polls readable within timeout_ms (poll(2) retried on EINTR). */
+int poll_readable(int fd, int timeout_ms);
+
 /* Clocks, in nanoseconds. */
 int64_t now_ns(void);      /* CLOCK_MONOTONIC */
 int64_t cpu_ns(void);      /* CLOCK_PROCESS_CPUTIME_ID */
