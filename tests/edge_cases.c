@@ -36,16 +36,6 @@
 static pollux_backend g_backend;
 static int tok[8];
 
-/* Wait, retrying on EINTR. */
-static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
-{
-    int n;
-    do
-        n = pollux_wait(p, ev, max, timeout_ns);
-    while (n == -EINTR);
-    return n;
-}
-
 /* The number of reports for fd in one wait of up to 16 events. */
 static int reports_for(pollux *p, int fd, int64_t timeout_ns, uint32_t *bits)
 {
@@ -60,20 +50,6 @@ static int reports_for(pollux *p, int fd, int64_t timeout_ns, uint32_t *bits)
                 *bits = ev[i].events;
         }
     return found;
-}
-
-/* pollux_fileno(p), or skip where the backend has none here (the
- * conformance suite checks which backends must have one). */
-static int fileno_or_skip(pollux *p)
-{
-    int fd = pollux_fileno(p);
-    if (fd == -ENOTSUP) {
-        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
-                      pollux_backend_name(pollux_backend_of(p)));
-        skip();
-    }
-    assert_true(fd >= 0);
-    return fd;
 }
 
 /* Make number `want` name the file open on `fd` (closing fd). */
