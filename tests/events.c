@@ -34,15 +34,6 @@
 static pollux_backend g_backend;
 static int tok[4];
 
-static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
-{
-    int n;
-    do
-        n = pollux_wait(p, ev, max, timeout_ns);
-    while (n == -EINTR);
-    return n;
-}
-
 /* The index of the event of that kind and number in ev[0..n), or -1. */
 static int find_event(const pollux_event *ev, int n, pollux_kind kind, int fd)
 {
