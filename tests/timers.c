@@ -1167,31 +1167,6 @@ static void many_timers_fire_once_in_deadline_order_none_early(void **state)
 
 /* ---- pollux_fileno -------------------------------------------------------- */
 
-/* Where the backend has a pollux_fileno, or skip (the conformance suite
- * checks which backends must have one). */
-static int fileno_or_skip(pollux *p)
-{
-    int fd = pollux_fileno(p);
-    if (fd == -ENOTSUP) {
-        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
-                      pollux_backend_name(pollux_backend_of(p)));
-        skip();
-    }
-    assert_true(fd >= 0);
-    return fd;
-}
-
-static int poll_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&pfd, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    assert_true(r >= 0);
-    return r == 1 && (pfd.revents & POLLIN);
-}
-
 /* The common nesting pattern: arm timers, then hand the descriptor to an
  * outer loop and call pollux_wait only once it is readable. */
 static void fileno_polls_readable_for_a_timer_armed_before_any_wait(void **state)
