@@ -1763,17 +1763,6 @@ static void wake_from_a_signal_handler_during_a_wait_is_reported(void **state)
 /* ------------------------------------------------------------------ */
 /* pollux_fileno                                                        */
 
-static int poll_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&pfd, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    assert_true(r >= 0);
-    return r == 1 && (pfd.revents & POLLIN);
-}
-
 static void fileno_polls_readable_when_wait_has_events(void **state)
 {
     pollux *p = *state;
