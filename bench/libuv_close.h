@@ -8,18 +8,24 @@
 #define BENCH_LIBUV_CLOSE_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <uv.h>
 
-/* Close the n handles of the array at handles (each size bytes), run the
- * loop until libuv has let go of them, then close the loop: libuv refuses
- * to close a loop with open handles. */
-static inline void bench_uv_close_all(uv_loop_t *loop, void *handles, size_t size, int n)
+/* Where the loop was initialised (loop_ok), close the n handles of the
+ * array at handles (each size bytes), run the loop until libuv has let go
+ * of them, then close the loop: libuv refuses to close a loop with open
+ * handles. Then free the array. */
+static inline void bench_uv_close_all(uv_loop_t *loop, int loop_ok, void *handles, size_t size,
+                                      int n)
 {
-    for (int i = 0; i < n; i++)
-        uv_close((uv_handle_t *)((char *)handles + (size_t)i * size), NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
+    if (loop_ok) {
+        for (int i = 0; i < n; i++)
+            uv_close((uv_handle_t *)((char *)handles + (size_t)i * size), NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
+    }
+    free(handles);
 }
 
 #endif

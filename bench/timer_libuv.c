@@ -79,9 +79,7 @@ static void teardown(void *state)
 {
     struct state *s = state;
 
-    if (s->loop_ok)
-        bench_uv_close_all(&s->loop, s->h, sizeof *s->h, s->n);
-    free(s->h);
+    bench_uv_close_all(&s->loop, s->loop_ok, s->h, sizeof *s->h, s->n);
     free(s);
 }
 
