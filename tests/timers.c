@@ -673,55 +673,68 @@ static void periodic_with_huge_interval_fires_once_and_does_not_overflow(void **
 
 /* ---- ABSTIME ------------------------------------------------------------ */
 
-static void abstime_in_the_past_fires_immediately_with_count_1(void **state)
+/* body(p, clock, id) with a new timer of each clock ABSTIME is tested on
+ * (a monotonic one and the wall clock), deleted afterwards. */
+static void on_each_abstime_clock(pollux *p, void (*body)(pollux *p, clockid_t clock, int id))
 {
-    pollux *p = *state;
     static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
         int id = pollux_timer_create(p, clocks[c], NULL);
-        assert_ret(pollux_timer_settime(p, id, clock_ns(clocks[c]) - SEC, 0, POLLUX_TIMER_ABSTIME), 0);
-        assert_gettime(p, id, 0, 0, 0);
-        pollux_event ev;
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1); /* no need to block */
-        assert_int_equal(ev.fd, id);
-        assert_int_equal(ev.events, POLLUX_TIMER);
-        assert_int_equal(ev.count, 1);
-        assert_quiet(p, 10 * MS);
-
-        /* The earliest possible time: 1 ns after the epoch. */
-        assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-        assert_int_equal(ev.fd, id);
-        assert_int_equal(ev.count, 1);
+        assert_true(id >= 0);
+        body(p, clocks[c], id);
         assert_ret(pollux_timer_delete(p, id), 0);
     }
 }
 
+static void abstime_in_the_past_fires_immediately_with_count_1_on(pollux *p, clockid_t clock,
+                                                                  int id)
+{
+    assert_ret(pollux_timer_settime(p, id, clock_ns(clock) - SEC, 0, POLLUX_TIMER_ABSTIME), 0);
+    assert_gettime(p, id, 0, 0, 0);
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1); /* no need to block */
+    assert_int_equal(ev.fd, id);
+    assert_int_equal(ev.events, POLLUX_TIMER);
+    assert_int_equal(ev.count, 1);
+    assert_quiet(p, 10 * MS);
+
+    /* The earliest possible time: 1 ns after the epoch. */
+    assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    assert_int_equal(ev.fd, id);
+    assert_int_equal(ev.count, 1);
+}
+
+static void abstime_in_the_past_fires_immediately_with_count_1(void **state)
+{
+    on_each_abstime_clock(*state, abstime_in_the_past_fires_immediately_with_count_1_on);
+}
+
+static void abstime_in_the_past_with_interval_counts_missed_periods_on(pollux *p,
+                                                                       clockid_t clock, int id)
+{
+    const int64_t period = 100 * MS;
+    int64_t start = clock_ns(clock) - 1 * SEC - 50 * MS;
+    assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
+    int64_t t1 = clock_ns(clock);
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    int64_t t1_end = clock_ns(clock);
+    assert_int_equal(ev.fd, id);
+    /* 1 for the initial expiration plus every whole period since. */
+    uint64_t lo = 1 + (uint64_t)((t1 - start) / period);
+    uint64_t hi = 1 + (uint64_t)((t1_end - start) / period);
+    if (ev.count < lo || ev.count > hi)
+        fail_msg("clock %d: count %llu, expected within [%llu, %llu]", (int)clock,
+                 (unsigned long long)ev.count, (unsigned long long)lo,
+                 (unsigned long long)hi);
+    assert_true(ev.count >= 11);
+    assert_gettime(p, id, 1, period, period);
+}
+
 static void abstime_in_the_past_with_interval_counts_missed_periods(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    const int64_t period = 100 * MS;
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t start = clock_ns(clocks[c]) - 1 * SEC - 50 * MS;
-        assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
-        int64_t t1 = clock_ns(clocks[c]);
-        pollux_event ev;
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-        int64_t t1_end = clock_ns(clocks[c]);
-        assert_int_equal(ev.fd, id);
-        /* 1 for the initial expiration plus every whole period since. */
-        uint64_t lo = 1 + (uint64_t)((t1 - start) / period);
-        uint64_t hi = 1 + (uint64_t)((t1_end - start) / period);
-        if (ev.count < lo || ev.count > hi)
-            fail_msg("clock %d: count %llu, expected within [%llu, %llu]", (int)clocks[c],
-                     (unsigned long long)ev.count, (unsigned long long)lo,
-                     (unsigned long long)hi);
-        assert_true(ev.count >= 11);
-        assert_gettime(p, id, 1, period, period);
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, abstime_in_the_past_with_interval_counts_missed_periods_on);
 }
 
 static void abstime_fires_at_the_deadline_on_its_clock(void **state)
@@ -751,43 +764,41 @@ static void abstime_fires_at_the_deadline_on_its_clock(void **state)
     }
 }
 
+static void abstime_periodic_is_never_early_on(pollux *p, clockid_t clock, int id)
+{
+    int64_t start = clock_ns(clock) + 5 * MS;
+    const int64_t period = 4 * MS;
+    assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
+    uint64_t total = 0;
+    for (int i = 0; i < 8; i++) {
+        pollux_event ev = next_timer_event(p, HANG_GUARD);
+        int64_t t = clock_ns(clock);
+        total += ev.count;
+        assert_true(t >= start + (int64_t)(total - 1) * period);
+    }
+}
+
 static void abstime_periodic_is_never_early(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t start = clock_ns(clocks[c]) + 5 * MS;
-        const int64_t period = 4 * MS;
-        assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
-        uint64_t total = 0;
-        for (int i = 0; i < 8; i++) {
-            pollux_event ev = next_timer_event(p, HANG_GUARD);
-            int64_t t = clock_ns(clocks[c]);
-            total += ev.count;
-            assert_true(t >= start + (int64_t)(total - 1) * period);
-        }
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, abstime_periodic_is_never_early_on);
+}
+
+static void gettime_is_relative_for_abstime_on(pollux *p, clockid_t clock, int id)
+{
+    int64_t deadline = clock_ns(clock) + 10 * SEC;
+    assert_ret(pollux_timer_settime(p, id, deadline, 3 * SEC, POLLUX_TIMER_ABSTIME), 0);
+    int64_t rem, ivl;
+    assert_ret(pollux_timer_gettime(p, id, &rem, &ivl), 0);
+    int64_t t = clock_ns(clock);
+    assert_true(rem <= 10 * SEC);
+    assert_true(rem >= deadline - t);
+    assert_true(rem > 9 * SEC);
+    assert_int_equal(ivl, 3 * SEC);
 }
 
 static void gettime_is_relative_for_abstime(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t deadline = clock_ns(clocks[c]) + 10 * SEC;
-        assert_ret(pollux_timer_settime(p, id, deadline, 3 * SEC, POLLUX_TIMER_ABSTIME), 0);
-        int64_t rem, ivl;
-        assert_ret(pollux_timer_gettime(p, id, &rem, &ivl), 0);
-        int64_t t = clock_ns(clocks[c]);
-        assert_true(rem <= 10 * SEC);
-        assert_true(rem >= deadline - t);
-        assert_true(rem > 9 * SEC);
-        assert_int_equal(ivl, 3 * SEC);
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, gettime_is_relative_for_abstime_on);
 }
 
 /* ---- timers in the loop ------------------------------------------------- */
