@@ -95,6 +95,17 @@ static void assert_quiet(pollux *p, int64_t timeout_ns)
                  ev[0].fd, ev[0].events, (unsigned long long)ev[0].count);
 }
 
+/* Timer id is due already: a wait that does not block reports it, with
+ * count 1. */
+static void expect_timer_once(pollux *p, int id)
+{
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    assert_int_equal(ev.fd, id);
+    assert_int_equal(ev.events, POLLUX_TIMER);
+    assert_int_equal(ev.count, 1);
+}
+
 static void make_plain_pipe(int fds[2])
 {
     assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
@@ -389,10 +400,7 @@ static void oneshot_expired_unreported_gettime_is_zero(void **state)
     assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, 0), 0);
     sleep_ns(10 * MS);
     assert_gettime(p, id, 0, 0, 0);
-    pollux_event ev;
-    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-    assert_int_equal(ev.fd, id);
-    assert_int_equal(ev.count, 1);
+    expect_timer_once(p, id);
 }
 
 static void wait_forever_returns_for_a_timer(void **state)
@@ -691,18 +699,12 @@ static void abstime_in_the_past_fires_immediately_with_count_1_on(pollux *p, clo
 {
     assert_ret(pollux_timer_settime(p, id, clock_ns(clock) - SEC, 0, POLLUX_TIMER_ABSTIME), 0);
     assert_gettime(p, id, 0, 0, 0);
-    pollux_event ev;
-    assert_int_equal(wait_n(p, &ev, 1, 0), 1); /* no need to block */
-    assert_int_equal(ev.fd, id);
-    assert_int_equal(ev.events, POLLUX_TIMER);
-    assert_int_equal(ev.count, 1);
+    expect_timer_once(p, id);
     assert_quiet(p, 10 * MS);
 
     /* The earliest possible time: 1 ns after the epoch. */
     assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
-    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-    assert_int_equal(ev.fd, id);
-    assert_int_equal(ev.count, 1);
+    expect_timer_once(p, id);
 }
 
 static void abstime_in_the_past_fires_immediately_with_count_1(void **state)
