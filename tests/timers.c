@@ -95,6 +95,14 @@ static void assert_quiet(pollux *p, int64_t timeout_ns)
                  ev[0].fd, ev[0].events, (unsigned long long)ev[0].count);
 }
 
+/* Every clock pollux timers take (docs/reference.md). */
+static const clockid_t every_clock[] = {
+    CLOCK_MONOTONIC, CLOCK_REALTIME,
+#ifdef CLOCK_BOOTTIME
+    CLOCK_BOOTTIME,
+#endif
+};
+
 /* Timer id is due already: a wait that does not block reports it, with
  * count 1. */
 static void expect_timer_once(pollux *p, int id)
@@ -500,25 +508,19 @@ static void periodic_timer_is_never_early(void **state)
 static void relative_timers_are_never_early_on_each_clock(void **state)
 {
     pollux *p = *state;
-    static const clockid_t clocks[] = {
-        CLOCK_MONOTONIC, CLOCK_REALTIME,
-#ifdef CLOCK_BOOTTIME
-        CLOCK_BOOTTIME,
-#endif
-    };
     static const int64_t delays[] = { 1, 1000, 500 * 1000, 1 * MS, 2500 * 1000, 10 * MS, 25 * MS };
-    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
+    for (size_t c = 0; c < sizeof every_clock / sizeof every_clock[0]; c++) {
         for (size_t d = 0; d < sizeof delays / sizeof delays[0]; d++) {
-            int id = pollux_timer_create(p, clocks[c], NULL);
+            int id = pollux_timer_create(p, every_clock[c], NULL);
             assert_true(id >= 0);
-            int64_t before = clock_ns(clocks[c]);
+            int64_t before = clock_ns(every_clock[c]);
             assert_ret(pollux_timer_settime(p, id, delays[d], 0, 0), 0);
             pollux_event ev = next_timer_event(p, HANG_GUARD);
-            int64_t after = clock_ns(clocks[c]);
+            int64_t after = clock_ns(every_clock[c]);
             assert_int_equal(ev.fd, id);
             assert_int_equal(ev.count, 1);
             if (after < before + delays[d])
-                fail_msg("clock %d delay %lld: fired %lld ns early", (int)clocks[c],
+                fail_msg("clock %d delay %lld: fired %lld ns early", (int)every_clock[c],
                          (long long)delays[d], (long long)(before + delays[d] - after));
             assert_ret(pollux_timer_delete(p, id), 0);
         }
@@ -742,24 +744,18 @@ static void abstime_in_the_past_with_interval_counts_missed_periods(void **state
 static void abstime_fires_at_the_deadline_on_its_clock(void **state)
 {
     pollux *p = *state;
-    static const clockid_t clocks[] = {
-        CLOCK_MONOTONIC, CLOCK_REALTIME,
-#ifdef CLOCK_BOOTTIME
-        CLOCK_BOOTTIME,
-#endif
-    };
-    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
+    for (size_t c = 0; c < sizeof every_clock / sizeof every_clock[0]; c++) {
         static int tag;
-        int id = pollux_timer_create(p, clocks[c], &tag);
-        int64_t deadline = clock_ns(clocks[c]) + 40 * MS;
+        int id = pollux_timer_create(p, every_clock[c], &tag);
+        int64_t deadline = clock_ns(every_clock[c]) + 40 * MS;
         assert_ret(pollux_timer_settime(p, id, deadline, 0, POLLUX_TIMER_ABSTIME), 0);
         pollux_event ev = next_timer_event(p, HANG_GUARD);
-        int64_t t = clock_ns(clocks[c]);
+        int64_t t = clock_ns(every_clock[c]);
         assert_int_equal(ev.fd, id);
         assert_int_equal(ev.count, 1);
         assert_ptr_equal(ev.data, &tag);
         if (t < deadline)
-            fail_msg("clock %d: ABSTIME timer fired %lld ns early", (int)clocks[c],
+            fail_msg("clock %d: ABSTIME timer fired %lld ns early", (int)every_clock[c],
                      (long long)(deadline - t));
         assert_gettime(p, id, 0, 0, 0);
         assert_ret(pollux_timer_delete(p, id), 0);
