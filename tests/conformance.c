@@ -1519,6 +1519,39 @@ static void closed_registered_fd_neither_fails_nor_spins(void **state)
     assert_ret(pollux_unregister(p, b[0]), 0);
 }
 
+/* A number registered for READ with &tok[0], then closed with its pipe. */
+static int registered_then_closed(pollux *p)
+{
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    return a[0];
+}
+
+/* Make number n, which is free, name the file open on fd (closing fd). */
+static void move_onto(int fd, int n)
+{
+    if (fd == n)
+        return;
+    assert_int_equal(dup3(fd, n, O_CLOEXEC), n);
+    fd_track(n);
+    fd_close(fd);
+}
+
+/* Number n, registered and now naming a file that is always ready (a
+ * regular file, /dev/null): a modify to mask with &tok[1] has it reported
+ * with all of mask in every wait, until it is unregistered. */
+static void modify_reports_it_ready_every_wait(pollux *p, int n, uint32_t mask)
+{
+    assert_ret(pollux_modify(p, n, mask, &tok[1]), 0);
+    expect_only(p, n, mask, &tok[1]);
+    expect_only(p, n, mask, &tok[1]); /* level: ready every time */
+    assert_ret(pollux_unregister(p, n), 0);
+    expect_nothing(p, 0);
+}
+
 /* Reuse number n, which was just closed, for the read end of a new pipe;
  * returns that pipe's write end. */
 static int reuse_number_for_new_pipe(int n)
@@ -1532,9 +1565,7 @@ static int reuse_number_for_new_pipe(int n)
             assert_true(w >= 0);
             fd_track(w);
         }
-        assert_int_equal(dup3(r, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(r);
+        move_onto(r, n);
     }
     assert_true(fd_is_open(n));
     return w;
@@ -1544,12 +1575,7 @@ static int reuse_number_for_new_pipe(int n)
 static void modify_after_number_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p);
     int w = reuse_number_for_new_pipe(n);
     write_byte(w);
     assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
@@ -1563,12 +1589,7 @@ static void modify_after_number_reused_watches_the_new_file(void **state)
 static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p);
     expect_nothing(p, 0);
     expect_nothing(p, 10 * NS_PER_MS);
     int w = reuse_number_for_new_pipe(n);
@@ -1584,23 +1605,10 @@ static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_f
 static void modify_after_number_reused_by_a_regular_file_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p);
     int f = make_regular_file();
-    if (f != n) {
-        assert_int_equal(dup3(f, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(f);
-    }
-    assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
-    expect_only(p, n, POLLUX_READ, &tok[1]);
-    expect_only(p, n, POLLUX_READ, &tok[1]); /* level: ready every time */
-    assert_ret(pollux_unregister(p, n), 0);
-    expect_nothing(p, 0);
+    move_onto(f, n);
+    modify_reports_it_ready_every_wait(p, n, POLLUX_READ);
 }
 
 /* A modify that keeps the mask and an unregister before the next wait:
@@ -1933,12 +1941,7 @@ static void modify_keeps_watching_an_open_fd_whatever_errno_was_before(void **st
 static void modify_after_number_reused_with_another_mask_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p);
     int s[2];
     make_socketpair(s);
     if (s[0] != n) {
@@ -1949,9 +1952,7 @@ static void modify_after_number_reused_with_another_mask_watches_the_new_file(vo
             fd_track(peer);
             fd_close(s[1]);
         }
-        assert_int_equal(dup3(s[0], n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(s[0]);
+        move_onto(s[0], n);
         s[1] = peer;
     }
     /* Writable, not readable. */
@@ -1969,25 +1970,12 @@ static void modify_after_number_reused_with_another_mask_watches_the_new_file(vo
 static void modify_after_number_reused_by_dev_null_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     assert_true(null >= 0);
     fd_track(null);
-    if (null != n) {
-        assert_int_equal(dup3(null, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(null);
-    }
-    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
-    expect_only(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]);
-    expect_only(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]); /* level: again */
-    assert_ret(pollux_unregister(p, n), 0);
-    expect_nothing(p, 0);
+    move_onto(null, n);
+    modify_reports_it_ready_every_wait(p, n, POLLUX_READ | POLLUX_WRITE);
 }
 
 /* Many modifies between two waits: every one is applied and reported
