@@ -1519,17 +1519,6 @@ static void closed_registered_fd_neither_fails_nor_spins(void **state)
     assert_ret(pollux_unregister(p, b[0]), 0);
 }
 
-/* A number registered for READ with &tok[0], then closed with its pipe. */
-static int registered_then_closed(pollux *p)
-{
-    int a[2];
-    make_pipe(a);
-    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
-    return a[0];
-}
-
 /* Make number n, which is free, name the file open on fd (closing fd). */
 static void move_onto(int fd, int n)
 {
@@ -1575,7 +1564,7 @@ static int reuse_number_for_new_pipe(int n)
 static void modify_after_number_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int n = registered_then_closed(p);
+    int n = registered_then_closed(p, &tok[0]);
     int w = reuse_number_for_new_pipe(n);
     write_byte(w);
     assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
@@ -1589,7 +1578,7 @@ static void modify_after_number_reused_watches_the_new_file(void **state)
 static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int n = registered_then_closed(p);
+    int n = registered_then_closed(p, &tok[0]);
     expect_nothing(p, 0);
     expect_nothing(p, 10 * NS_PER_MS);
     int w = reuse_number_for_new_pipe(n);
@@ -1605,7 +1594,7 @@ static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_f
 static void modify_after_number_reused_by_a_regular_file_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int n = registered_then_closed(p);
+    int n = registered_then_closed(p, &tok[0]);
     int f = make_regular_file();
     move_onto(f, n);
     modify_reports_it_ready_every_wait(p, n, POLLUX_READ);
@@ -1941,7 +1930,7 @@ static void modify_keeps_watching_an_open_fd_whatever_errno_was_before(void **st
 static void modify_after_number_reused_with_another_mask_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int n = registered_then_closed(p);
+    int n = registered_then_closed(p, &tok[0]);
     int s[2];
     make_socketpair(s);
     if (s[0] != n) {
@@ -1970,7 +1959,7 @@ static void modify_after_number_reused_with_another_mask_watches_the_new_file(vo
 static void modify_after_number_reused_by_dev_null_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int n = registered_then_closed(p);
+    int n = registered_then_closed(p, &tok[0]);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     assert_true(null >= 0);
     fd_track(null);

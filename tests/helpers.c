@@ -336,3 +336,13 @@ int poll_readable(int fd, int timeout_ms)
     assert_true(r >= 0);
     return r == 1 && (pfd.revents & POLLIN);
 }
+
+int registered_then_closed(pollux *p, void *data)
+{
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, data), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    return a[0];
+}

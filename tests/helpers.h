@@ -109,6 +109,11 @@ void tcp_pair(int *client, int *server);
 /* A read-write regular file (already unlinked). */
 int make_regular_file(void);
 
+/* The read end of a pipe, registered with p for READ with data, then
+ * closed with its pipe (without unregistering): a closed registered
+ * number. */
+int registered_then_closed(pollux *p, void *data);
+
 /* Write one byte / read everything available (non-blocking fd). */
 void write_byte(int fd);
 void drain(int fd);
