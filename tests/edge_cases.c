@@ -246,12 +246,7 @@ static void stale_report_is_not_delivered_for_a_reregistered_number(void **state
 static void modify_after_number_reused_by_an_empty_regular_file_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int f = make_regular_file();
     assert_int_equal(ftruncate(f, 0), 0);
     move_to(f, n);
@@ -308,12 +303,7 @@ static void modify_after_socket_number_reused_by_a_pipe_reports_hup(void **state
 static void unchanged_modify_then_reuse_before_wait_watches_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
@@ -671,12 +661,7 @@ static void regular_file_number_reused_by_an_empty_pipe_is_not_reported(void **s
 static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     move_to(make_regular_file(), n);
     assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
     for (int i = 0; i < 2; i++) {
@@ -695,12 +680,7 @@ static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(
     make_pipe(b);
     write_byte(b[1]);
     assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[0]), 0);
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[1]);
     move_to(make_regular_file(), n);
     assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[2]), 0);
     pollux_event ev[8];
