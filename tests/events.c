@@ -236,9 +236,9 @@ static void timer_deleted_mid_batch_and_its_id_reused_is_not_current(void **stat
     assert_int_equal(pollux_event_current(p, &ev[other]), 0);
 }
 
-/* A fired ONESHOT, a modify (new interest and data) and a settime keep the
- * source: its events stay current. */
-static void oneshot_modify_and_settime_keep_an_event_current(void **state)
+/* A fired ONESHOT and a modify (new interest and data) keep the source:
+ * its events stay current. */
+static void oneshot_and_modify_keep_an_event_current(void **state)
 {
     pollux *p = *state;
     int fd = readable_socket(p, POLLUX_READ | POLLUX_ONESHOT);
@@ -251,10 +251,32 @@ static void oneshot_modify_and_settime_keep_an_event_current(void **state)
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_ret(pollux_modify(p, fd, 0, &tok[2]), 0); /* paused */
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
-    assert_ret(pollux_timer_settime(p, timer, POLLUX_SEC(60), 0, 0), 0);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
-    assert_ret(pollux_timer_settime(p, timer, 0, 0, 0), 0); /* disarmed */
+}
+
+/* Re-arming discards pending expirations, one that the wait returned in
+ * this batch included: a request handled first resets its connection's
+ * idle timer, and the timeout of the same batch is not current. A failed
+ * settime changes nothing; a disarm discards as a re-arm does. */
+static void settime_makes_a_returned_expiration_not_current(void **state)
+{
+    pollux *p = *state;
+    int fd = readable_socket(p, POLLUX_READ);
+    int timer = due_timer(p, &tok[1]);
+    pollux_event ev[16];
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
+    assert_ret(pollux_timer_settime(p, timer, -1, 0, 0), -EINVAL);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
+    assert_ret(pollux_timer_settime(p, timer, POLLUX_SEC(60), 0, 0), 0); /* reset */
+    assert_int_equal(pollux_event_current(p, &ev[t]), 0);
+    assert_int_equal(pollux_event_current(p, &ev[at]), 1);
+
+    int other = due_timer(p, &tok[2]);
+    int n = wait_for(p, ev, 16, POLLUX_KIND_TIMER, other, &t);
+    assert_true(n >= 1);
+    assert_ret(pollux_timer_settime(p, other, 0, 0, 0), 0); /* disarmed */
+    assert_int_equal(pollux_event_current(p, &ev[t]), 0);
 }
 
 /* pollux_after_fork() keeps every registration and timer: their events
@@ -403,7 +425,8 @@ int main(int argc, char **argv)
         T(number_reused_by_accept_mid_batch_is_current_only_for_the_new_registration),
         T(unregister_and_register_again_mid_batch_makes_the_event_stale),
         T(timer_deleted_mid_batch_and_its_id_reused_is_not_current),
-        T(oneshot_modify_and_settime_keep_an_event_current),
+        T(oneshot_and_modify_keep_an_event_current),
+        T(settime_makes_a_returned_expiration_not_current),
         T(after_fork_keeps_events_current),
         T(every_event_says_its_kind),
         T(regular_file_event_is_current_until_its_number_is_registered_again),
