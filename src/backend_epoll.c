@@ -69,16 +69,23 @@ static uint32_t to_epoll(uint32_t mask)
     return ev;
 }
 
+/* epoll's five low bits (IN, PRI, OUT, ERR, HUP) as pollux bits, looked
+ * up rather than tested one by one: this runs once per reported event. */
+_Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP) == 0x1f,
+               "from_epoll_low covers the five low epoll bits");
+static const uint8_t from_epoll_low[32] = {
+#define B(ev) (((ev) & EPOLLIN ? POLLUX_READ : 0) | ((ev) & EPOLLPRI ? POLLUX_PRI : 0) \
+               | ((ev) & EPOLLOUT ? POLLUX_WRITE : 0) | ((ev) & EPOLLERR ? POLLUX_ERR : 0) \
+               | ((ev) & EPOLLHUP ? POLLUX_HUP : 0))
+    B(0),  B(1),  B(2),  B(3),  B(4),  B(5),  B(6),  B(7),  B(8),  B(9),  B(10),
+    B(11), B(12), B(13), B(14), B(15), B(16), B(17), B(18), B(19), B(20), B(21),
+    B(22), B(23), B(24), B(25), B(26), B(27), B(28), B(29), B(30), B(31),
+#undef B
+};
+
 static uint32_t from_epoll(uint32_t ev)
 {
-    uint32_t bits = 0;
-    if (ev & EPOLLIN)    bits |= POLLUX_READ;
-    if (ev & EPOLLOUT)   bits |= POLLUX_WRITE;
-    if (ev & EPOLLPRI)   bits |= POLLUX_PRI;
-    if (ev & EPOLLRDHUP) bits |= POLLUX_RDHUP;
-    if (ev & EPOLLHUP)   bits |= POLLUX_HUP;
-    if (ev & EPOLLERR)   bits |= POLLUX_ERR;
-    return bits;
+    return from_epoll_low[ev & 0x1fu] | (ev & EPOLLRDHUP ? POLLUX_RDHUP : 0);
 }
 
 /* A watch's data: its tag, its number, and whether it is ONESHOT (the top
@@ -220,7 +227,9 @@ static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
         s->have_pwait2 = false; /* kernel older than 5.11 */
     }
 #endif
-    return epoll_wait(s->epfd, s->buffer, max, pollux_ns_to_ms_rounded_up(timeout_ns));
+    /* Forever, the usual case, needs no conversion. */
+    int ms = timeout_ns < 0 ? -1 : pollux_ns_to_ms_rounded_up(timeout_ns);
+    return epoll_wait(s->epfd, s->buffer, max, ms);
 }
 
 static int apply_change(struct epoll_state *s, const struct pollux_change *c)
@@ -316,6 +325,7 @@ static int rebuild(struct epoll_state *s)
 static bool take_reports(struct epoll_state *s, int got, struct pollux_report *out, int *n)
 {
     bool stale = false;
+    int k = *n; /* a local count: out[] may alias *n for the compiler */
     for (int i = 0; i < got; i++) {
         uint64_t data = s->buffer[i].data.u64;
         int fd = (int)((uint32_t)data & ~DATA_ONESHOT);
@@ -325,9 +335,10 @@ static bool take_reports(struct epoll_state *s, int got, struct pollux_report *o
         }
         if ((uint32_t)data & DATA_ONESHOT)
             s->mask[fd] |= FIRED; /* the kernel disarmed it */
-        out[(*n)++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY,
-                                              .events = from_epoll(s->buffer[i].events) };
+        out[k++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY,
+                                           .events = from_epoll(s->buffer[i].events) };
     }
+    *n = k;
     return stale;
 }
 
@@ -340,11 +351,14 @@ static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct po
     if (max > s->buffer_size
         && pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
         return -ENOMEM;
-    int reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
-    if (batch->count > 0)
-        reports += apply_batch(s, batch, out + reports, max - reports);
-    if (reports == max)
-        return reports;
+    int reports = 0;
+    if (s->refused_count > 0 || batch->count > 0) { /* not in a steady loop */
+        reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
+        if (batch->count > 0)
+            reports += apply_batch(s, batch, out + reports, max - reports);
+        if (reports == max)
+            return reports;
+    }
     /* Files found by the checks are ready: the core reports them with
      * whatever else is ready now, without blocking. */
     int got = kernel_wait(s, max - reports, reports > 0 ? 0 : timeout_ns);
