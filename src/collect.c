@@ -8,9 +8,11 @@
 #include "platform.h" /* first: it may define _GNU_SOURCE */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "always_ready.h"
 #include "changes.h"
+#include "clock.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "timer.h"
@@ -121,7 +123,7 @@ static uint32_t reported_bits(const struct fd_entry *e, uint32_t ready)
  * Turn a backend report into the user's event. Returns false when nothing
  * is to be reported for it.
  */
-static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
 {
     if (r->kind != POLLUX_REPORT_READY)
         return deliver_other(p, r, ev);
@@ -129,15 +131,16 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     if (fd >= p->fds_size)
         return false;
     struct fd_entry *e = &p->fds[fd];
-    if (e->role != FD_USER)
+    struct fd_entry cur = *e; /* one load for the checks of every event */
+    if (cur.role != FD_USER)
         return deliver_internal(p, e, fd, ev);
     /* Not watched any more, or a ONESHOT already reported. */
-    if (e->kernel == 0 || (e->flags & FD_DISARMED))
+    if (cur.kernel == 0 || (cur.flags & FD_DISARMED))
         return false;
-    uint32_t bits = reported_bits(e, r->events);
+    uint32_t bits = reported_bits(&cur, r->events);
     if (bits == 0)
         return false;
-    if (e->interest & POLLUX_ONESHOT) {
+    if (cur.interest & POLLUX_ONESHOT) {
         e->flags |= FD_DISARMED;
         if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
             pollux_change(p, fd, e->kernel, 0);
@@ -180,7 +183,8 @@ static bool merged_into_earlier(pollux *p, const struct pollux_report *r, pollux
  * max_events 1 a timer source could crowd out every descriptor. A few
  * rounds suffice, there are only a handful of internal sources.
  */
-static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* Inlined into the common case of pollux_wait(), which is little more. */
+static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     if (max > p->reports_size
         && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
@@ -231,25 +235,23 @@ static int collect_own(pollux *p, pollux_event *out, int max)
     return n;
 }
 
-/*
- * One round: the sources the core reports itself (timers, always-ready
- * files) and the kernel's. Whoever was left without room last time goes
- * first, so neither kind starves the other.
- */
-int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+/* The kernel round of a poller with only kernel-watched descriptors
+ * found regular files (epoll's deferred checks of an unchanged modify):
+ * they are ready now, report them now. */
+static int collect_found_files(pollux *p, pollux_event *out, int n, int max)
 {
-    /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0) {
-        int n = collect_kernel(p, out, max, timeout_ns);
-        if (n < 0 || p->always_ready_count == 0)
-            return n;
-        /* The kernel round found regular files (epoll's deferred checks of
-         * an unchanged modify): they are ready now, report them now. */
-        n += pollux_always_ready_collect(p, out + n, max - n);
-        pollux_sync_ready_flag(p);
-        return n;
-    }
+    n += pollux_always_ready_collect(p, out + n, max - n);
+    pollux_sync_ready_flag(p);
+    return n;
+}
 
+/*
+ * A round of a poller with timers or always-ready files: the sources the
+ * core reports itself and the kernel's. Whoever was left without room
+ * last time goes first, so neither kind starves the other.
+ */
+static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
     bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p);
     if (own_ready)
         timeout_ns = 0;
@@ -276,4 +278,47 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     p->own_sources_first = !own_first && n == max
                            && (pollux_always_ready_any_armed(p) || pollux_timers_due(p));
     return n;
+}
+
+/* One round: up to max events, waiting up to timeout_ns; the number
+ * stored or -errno. In the same file as pollux_wait() so that the
+ * compiler can make the common case (only descriptors the kernel
+ * watches) one function around the backend's wait. */
+static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    if (p->timers != NULL || p->always_ready_count != 0)
+        return collect_mixed(p, out, max, timeout_ns);
+    int n = collect_kernel(p, out, max, timeout_ns);
+    if (n < 0 || p->always_ready_count == 0)
+        return n;
+    return collect_found_files(p, out, n, max);
+}
+
+POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
+{
+    if (p == NULL || events == NULL || max_events < 1)
+        return -EINVAL;
+    if (p->backend == NULL)
+        return POLLUX_NO_KERNEL_STATE;
+    int64_t deadline = 0;
+    if (timeout_ns > 0) {
+        int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);
+        /* A timeout past the end of time is forever, not an overflow. */
+        if (timeout_ns > INT64_MAX - now)
+            timeout_ns = -1;
+        else
+            deadline = now + timeout_ns;
+    }
+
+    for (;;) {
+        int n = collect(p, events, max_events, timeout_ns);
+        if (n != 0 || timeout_ns == 0)
+            return n;
+        if (timeout_ns > 0) {
+            /* Never return 0 before the whole timeout has passed. */
+            timeout_ns = deadline - pollux_clock_now_ns(CLOCK_MONOTONIC);
+            if (timeout_ns <= 0)
+                return 0;
+        }
+    }
 }

@@ -296,31 +296,4 @@ POLLUX_API int pollux_after_fork(pollux *p)
     return pollux_lifecycle_after_fork(p);
 }
 
-POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
-{
-    if (p == NULL || events == NULL || max_events < 1)
-        return -EINVAL;
-    if (p->backend == NULL)
-        return POLLUX_NO_KERNEL_STATE;
-    int64_t deadline = 0;
-    if (timeout_ns > 0) {
-        int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);
-        /* A timeout past the end of time is forever, not an overflow. */
-        if (timeout_ns > INT64_MAX - now)
-            timeout_ns = -1;
-        else
-            deadline = now + timeout_ns;
-    }
-
-    for (;;) {
-        int n = pollux_collect(p, events, max_events, timeout_ns);
-        if (n != 0 || timeout_ns == 0)
-            return n;
-        if (timeout_ns > 0) {
-            /* Never return 0 before the whole timeout has passed. */
-            timeout_ns = deadline - pollux_clock_now_ns(CLOCK_MONOTONIC);
-            if (timeout_ns <= 0)
-                return 0;
-        }
-    }
-}
+/* pollux_wait() is in collect.c, next to what it calls in the common case. */

@@ -11,6 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* For the few small functions on the path every wait takes (the core's
+ * collection and a backend's wait), which the compiler would otherwise
+ * leave as calls: see docs/internals.md, "The wait path". */
+#if defined(__GNUC__)
+#define POLLUX_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define POLLUX_ALWAYS_INLINE inline
+#endif
+
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
 int pollux_grow_array(void **array, int *size, int needed, size_t item);
