@@ -131,16 +131,15 @@ static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *
     if (fd >= p->fds_size)
         return false;
     struct fd_entry *e = &p->fds[fd];
-    struct fd_entry cur = *e; /* one load for the checks of every event */
-    if (cur.role != FD_USER)
+    if (e->role != FD_USER)
         return deliver_internal(p, e, fd, ev);
     /* Not watched any more, or a ONESHOT already reported. */
-    if (cur.kernel == 0 || (cur.flags & FD_DISARMED))
+    if (e->kernel == 0 || (e->flags & FD_DISARMED))
         return false;
-    uint32_t bits = reported_bits(&cur, r->events);
+    uint32_t bits = reported_bits(e, r->events);
     if (bits == 0)
         return false;
-    if (cur.interest & POLLUX_ONESHOT) {
+    if (e->interest & POLLUX_ONESHOT) {
         e->flags |= FD_DISARMED;
         if (!(p->ops->native_modes & POLLUX_ONESHOT)) {
             pollux_change(p, fd, e->kernel, 0);
