@@ -64,6 +64,9 @@ typedef enum pollux_backend {
 /* Readiness only: sources that are not descriptors. -EINVAL in an interest. */
 #define POLLUX_TIMER  0x0040u /* a timer expired; event.count = expirations */
 #define POLLUX_WAKE   0x0080u /* pollux_wake() was called; event.fd = -1 */
+#define POLLUX_SIGNAL 0x0800u /* a watched signal was delivered; event.fd = the signal
+                               * number, event.count = deliveries since the last report */
+#define POLLUX_CHILD  0x1000u /* a watched child exited; event.fd = its pid */
 
 /* Registration modes, ORed into an interest. */
 #define POLLUX_ONESHOT   0x0100u /* after one report, disarmed until pollux_modify() */
@@ -230,6 +233,36 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
 /* pollux_timer_delete - delete a timer; its id may be reused. Pending
  * expirations are dropped. Returns 0 or -ENOENT. */
 POLLUX_API int pollux_timer_delete(pollux *p, int timer);
+
+/*
+ * Signals. A watched signal's deliveries are reported by pollux_wait() as
+ * POLLUX_SIGNAL events with event.fd = the signal number and event.count
+ * = deliveries since the last report (>= 1; the kernel merges deliveries
+ * of a standard signal that arrive while one is pending). Two pollers
+ * watching one signal both report each delivery. What pollux does to the
+ * disposition and the signal mask depends on the backend, and threaded
+ * programs have a rule to follow: see docs/signals.md.
+ *
+ * pollux_signal_add - watch signo, with data returned in its events.
+ * Returns 0, or:
+ *   -EINVAL   a NULL poller, or signo is not a signal that can be watched:
+ *             out of range, SIGKILL, SIGSTOP, the faults SIGSEGV, SIGBUS,
+ *             SIGFPE, SIGILL, or a real-time signal the C library keeps
+ *   -EEXIST   this poller already watches signo
+ *   -EBUSY    a poller of a backend that watches signals another way
+ *             (docs/signals.md) watches signo now
+ *   -EIO      after a failed pollux_after_fork()
+ *   -ENOMEM, -EMFILE, ... the descriptors or memory it needs
+ */
+POLLUX_API int pollux_signal_add(pollux *p, int signo, void *data);
+
+/*
+ * pollux_signal_remove - stop watching signo. Deliveries not reported yet
+ * are dropped; the last watch of signo in the process restores the
+ * disposition and the mask as they were before the first. Returns 0, or
+ * -EINVAL (a NULL poller), -ENOENT (signo is not watched by p).
+ */
+POLLUX_API int pollux_signal_remove(pollux *p, int signo);
 
 /*
  * pollux_after_fork - call in a child process after fork() before using a

@@ -67,6 +67,7 @@ struct kqueue_state {
     int mask_size;
     int *refused;            /* batched modifies that found a file it refuses */
     int refused_count, refused_size;
+    uint64_t signals;        /* bit signo: an EVFILT_SIGNAL knote (for rebuild) */
 };
 
 #define FIRED 0x8000u
@@ -366,6 +367,9 @@ static int queue_everything(struct kqueue_state *s, int gone)
         if (s->timer_armed[q])
             err = queue_change(s, (uintptr_t)q, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_NSECONDS,
                                time_left(s->timer_clock[q], s->timer_deadline[q]), NULL);
+    for (int signo = 1; err == 0 && signo < 64; signo++)
+        if (s->signals & (UINT64_C(1) << signo))
+            err = queue_change(s, (uintptr_t)signo, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL);
     if (err == 0)
         err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
     return err;
@@ -701,7 +705,7 @@ static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int
 static void clear_slots(struct kqueue_state *s, const struct pollux_report *list, int count)
 {
     for (int i = 0; i < count; i++)
-        if (list[i].fd >= 0 && list[i].fd < s->slot_size)
+        if (list[i].fd >= 0 && list[i].fd < s->slot_size && list[i].kind != POLLUX_REPORT_SIGNAL)
             s->slot_of[list[i].fd] = -1;
 }
 
@@ -739,6 +743,22 @@ static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
 }
 
+#ifdef EVFILT_SIGNAL
+/* A signal's deliveries since its last retrieval. Its number is not a
+ * descriptor: it never merges with one (merge() is given fd -1). */
+static int put_signal(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
+                      int max, int *n)
+{
+    int before = *n;
+    uint32_t count = k->data > 0 && k->data < UINT32_MAX ? (uint32_t)k->data
+                     : k->data > 0                        ? UINT32_MAX : 1;
+    int err = merge(s, out, max, n, -1, POLLUX_REPORT_SIGNAL, count);
+    if (err == 0)
+        (*n > before ? &out[*n - 1] : &s->backlog[s->backlog_count - 1])->fd = (int)k->ident;
+    return err;
+}
+#endif
+
 /* Turn kevent results into merged reports. */
 static int take_results(struct kqueue_state *s, int got, struct pollux_report *out, int max, int *n)
 {
@@ -760,6 +780,10 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
             wake_seen = true;
             atomic_store(&s->wake_sent, false);
+#endif
+#ifdef EVFILT_SIGNAL
+        } else if (k->filter == EVFILT_SIGNAL) {
+            err = put_signal(s, k, out, max, n);
 #endif
         } else {
             oneshot_fired(s, k);
@@ -888,8 +912,8 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
             return n;
     }
     for (int i = 0; i < n; i++) {
-        if (out[i].fd < 0)
-            continue;
+        if (out[i].fd < 0 || out[i].kind == POLLUX_REPORT_SIGNAL)
+            continue; /* not a descriptor */
         int err = reserve_slots(s, out[i].fd);
         if (err < 0)
             return err;
@@ -966,6 +990,22 @@ static int kqueue_backend_wake(void *state)
 }
 #endif
 
+#ifdef EVFILT_SIGNAL
+/* Handed to the kernel at once: a delivery right after pollux_signal_add()
+ * must be recorded. The core sets the disposition (sigreg.c). */
+static int kqueue_backend_signal_watch(void *state, int signo, bool on)
+{
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int err = queue_change(s, (uintptr_t)signo, EVFILT_SIGNAL, on ? EV_ADD : EV_DELETE, 0, 0, NULL);
+    if (err == 0)
+        err = flush_now(s, first);
+    if (signo < 64 && (on ? err == 0 : true))
+        s->signals = on ? s->signals | (UINT64_C(1) << signo) : s->signals & ~(UINT64_C(1) << signo);
+    return on ? err : 0;
+}
+#endif
+
 static int kqueue_backend_kernel_fd(const void *state)
 {
     const struct kqueue_state *s = state;
@@ -982,6 +1022,10 @@ const struct backend_ops pollux_backend_kqueue = {
     .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
     .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
+#ifdef EVFILT_SIGNAL
+    .signal_source = POLLUX_SIGNAL_SOURCE_BACKEND,
+    .signal_watch = kqueue_backend_signal_watch,
+#endif
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,
     .add = kqueue_backend_add,

@@ -13,6 +13,7 @@
 #include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
+#include "sigwatch.h"
 #include "timer.h"
 #include "util.h"
 #include "wake.h"
@@ -64,6 +65,8 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux
     }
     if (e->role == FD_TIMER)
         pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
+    if (e->role == FD_SIGNAL)
+        pollux_signals_fd_ready(p, fd); /* signals_collect() reports them */
     /* FD_READY_FLAG: the files themselves are reported by the core. */
     return false;
 }
@@ -93,6 +96,10 @@ static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event
     }
     if (r->kind == POLLUX_REPORT_TIMER) {
         pollux_timers_source_fired(p);
+        return false;
+    }
+    if (r->kind == POLLUX_REPORT_SIGNAL) {
+        pollux_signals_fired(p, r->fd, r->events);
         return false;
     }
     if (r->fd >= p->fds_size)
@@ -194,16 +201,19 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
 }
 
 /* The core's own sources, timers and always-ready files, taking turns at
- * leading so that an always-due timer cannot crowd out the files. */
+ * leading so that an always-due timer cannot crowd out the files; signals
+ * come first, there are few and each is reported once per delivery. */
 static int collect_own(pollux *p, pollux_event *out, int max)
 {
-    int n;
+    int n = pollux_signals_collect(p, out, max);
+    out += n;
+    max -= n;
     if (p->files_before_timers) {
-        n = pollux_always_ready_collect(p, out, max);
-        n += pollux_timers_collect(p, out + n, max - n);
+        int k = pollux_always_ready_collect(p, out, max);
+        n += k + pollux_timers_collect(p, out + k, max - k);
     } else {
-        n = pollux_timers_collect(p, out, max);
-        n += pollux_always_ready_collect(p, out + n, max - n);
+        int k = pollux_timers_collect(p, out, max);
+        n += k + pollux_always_ready_collect(p, out + k, max - k);
     }
     p->files_before_timers = !p->files_before_timers;
     return n;
@@ -217,7 +227,7 @@ static int collect_own(pollux *p, pollux_event *out, int max)
 int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0) {
+    if (p->timers == NULL && p->always_ready_count == 0 && p->signals == NULL) {
         int n = collect_kernel(p, out, max, timeout_ns);
         if (n < 0 || p->always_ready_count == 0)
             return n;
@@ -228,7 +238,8 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
         return n;
     }
 
-    bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p);
+    bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p)
+                     || pollux_signals_due(p);
     if (own_ready)
         timeout_ns = 0;
     else
@@ -240,6 +251,9 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
         n += collect_own(p, out + n, max - n);
     if (n < max) {
         int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
+        /* A watched signal's handler interrupted the wait: report it. */
+        if (r == -EINTR && pollux_signals_due(p))
+            r = 0;
         if (r < 0)
             return n > 0 ? n : r;
         n += r;
@@ -252,6 +266,7 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
-                           && (pollux_always_ready_any_armed(p) || pollux_timers_due(p));
+                           && (pollux_always_ready_any_armed(p) || pollux_timers_due(p)
+                               || pollux_signals_due(p));
     return n;
 }

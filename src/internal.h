@@ -34,7 +34,8 @@ enum fd_role {
     FD_WAKE,     /* the read end of the wake channel */
     FD_TIMER,    /* a kernel timer source (timerfd) */
     FD_READY_FLAG, /* readable while always-ready files are armed (fileno) */
-    FD_KERNEL     /* the backend's kernel object (never watched) */
+    FD_KERNEL,    /* the backend's kernel object (never watched) */
+    FD_SIGNAL     /* a signal source or the poller's signal channel (sigwatch.c) */
 };
 
 /* Per-slot state flags. */
@@ -74,6 +75,7 @@ struct always_ready_file {
 };
 
 struct pollux_timers;
+struct pollux_signals;
 
 struct pollux {
     const struct backend_ops *ops;
@@ -110,6 +112,7 @@ struct pollux {
      * or by pollux_fileno() (nested), and then kept. */
     struct pollux_channel ready_flag;
     struct pollux_timers *timers; /* NULL until the first timer is created */
+    struct pollux_signals *signals; /* NULL while no signal is watched */
 };
 
 #endif

@@ -26,6 +26,7 @@
 #define HAVE_EVENTFD 1
 #define HAVE_PPOLL 1
 #define HAVE_TIMERFD 1
+#define HAVE_SIGNALFD 1
 /* __GLIBC__ comes from the libc's own headers, not from the compiler: pull
  * in one (after _GNU_SOURCE above) before testing it. */
 #include <limits.h>

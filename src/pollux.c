@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "lifecycle.h"
 #include "registry.h"
+#include "sigwatch.h"
 #include "timer.h"
 #include "util.h"
 
@@ -204,6 +205,7 @@ POLLUX_API void pollux_free(pollux *p)
     if (p == NULL)
         return;
     pollux_timers_free(p);
+    pollux_signals_free(p); /* restores dispositions and the mask */
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);
@@ -263,6 +265,25 @@ POLLUX_API int pollux_wake(pollux *p)
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
     return pollux_lifecycle_wake(p);
+}
+
+/* ---- signals -------------------------------------------------------- */
+
+POLLUX_API int pollux_signal_add(pollux *p, int signo, void *data)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (p->backend == NULL)
+        return POLLUX_NO_KERNEL_STATE;
+    return pollux_signals_add(p, signo, data);
+}
+
+/* Also without kernel state: like a timer, a watch can always go. */
+POLLUX_API int pollux_signal_remove(pollux *p, int signo)
+{
+    if (p == NULL)
+        return -EINVAL;
+    return pollux_signals_remove(p, signo);
 }
 
 /* The kernel objects of a parent are shared with the child (epoll) or not

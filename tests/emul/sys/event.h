@@ -24,10 +24,11 @@ extern "C" {
 #define POLLUX_KQUEUE_EMULATION 1
 
 /* Filters implemented by the emulation (FreeBSD values). The others
- * (AIO, VNODE, PROC, SIGNAL, PROCDESC, FS, LIO, SENDFILE, EMPTY) are
- * deliberately left undefined so that code using them fails to compile. */
-#define EVFILT_READ  (-1)
-#define EVFILT_WRITE (-2)
+ * (AIO, VNODE, PROCDESC, FS, LIO, SENDFILE, EMPTY) are deliberately left
+ * undefined so that code using them fails to compile. */
+#define EVFILT_READ   (-1)
+#define EVFILT_WRITE  (-2)
+#define EVFILT_SIGNAL (-6)
 #define EVFILT_TIMER (-7)
 #define EVFILT_USER  (-11)
 
