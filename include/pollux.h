@@ -32,9 +32,9 @@ extern "C" {
 #endif
 
 #define POLLUX_VERSION_MAJOR 0
-#define POLLUX_VERSION_MINOR 1
+#define POLLUX_VERSION_MINOR 2
 #define POLLUX_VERSION_PATCH 0
-#define POLLUX_VERSION_STRING "0.1.0"
+#define POLLUX_VERSION_STRING "0.2.0"
 
 /* An opaque poller. */
 typedef struct pollux pollux;
@@ -85,12 +85,32 @@ typedef enum pollux_backend {
  * timer's clock. */
 #define POLLUX_TIMER_ABSTIME 0x1u
 
-/* One readiness report. */
+/* What produced an event: dispatch on event.kind, never on event.fd alone
+ * (a timer id and a descriptor can have the same number). */
+typedef enum pollux_kind {
+    POLLUX_KIND_FD = 0, /* a registered descriptor: fd = the descriptor, events = readiness bits */
+    POLLUX_KIND_TIMER,  /* a timer: fd = the timer id, count = expirations, events = POLLUX_TIMER */
+    POLLUX_KIND_WAKE,   /* pollux_wake(): fd = -1, events = POLLUX_WAKE */
+    POLLUX_KIND_SIGNAL, /* a watched signal: fd = the signal number, count = deliveries,
+                         * events = POLLUX_SIGNAL */
+    POLLUX_KIND_CHILD   /* a watched child exited: fd = its pid, status = its wait
+                         * status, events = POLLUX_CHILD */
+} pollux_kind;
+
+/* One report. */
 typedef struct pollux_event {
-    int      fd;     /* the descriptor; the timer id for POLLUX_TIMER; -1 for POLLUX_WAKE */
-    uint32_t events; /* readiness bits */
-    uint64_t count;  /* POLLUX_TIMER: expirations since the last report; else 0 */
-    void    *data;   /* the pointer given at registration (or timer creation) */
+    int      fd;     /* the descriptor; the timer id for a timer; -1 for a wake;
+                      * the signal number for a signal; the pid for a child */
+    uint32_t events; /* readiness bits (POLLUX_TIMER and POLLUX_WAKE included) */
+    uint64_t count;  /* a timer: expirations since the last report; a signal:
+                      * deliveries since the last report; else 0 */
+    void    *data;   /* the pointer given at registration (or timer creation),
+                      * as it was when pollux_wait() filled the event */
+    uint32_t kind;   /* a pollux_kind */
+    int      status; /* POLLUX_KIND_CHILD: the wait status (WIFEXITED() and
+                      * friends apply); else 0 */
+    uint64_t serial; /* which registration or timer produced the event: for
+                      * pollux_event_current(); never 0 in a filled event */
 } pollux_event;
 
 /*
@@ -174,7 +194,9 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data);
 
 /*
  * pollux_unregister - stop watching fd. Succeeds for an fd the caller has
- * already closed. Returns 0, or -EBADF (fd < 0), -ENOENT (not registered).
+ * already closed. Events of fd that a wait already returned are no longer
+ * current (pollux_event_current()). Returns 0, or -EBADF (fd < 0), -ENOENT
+ * (not registered).
  */
 POLLUX_API int pollux_unregister(pollux *p, int fd);
 
@@ -186,13 +208,36 @@ POLLUX_API int pollux_unregister(pollux *p, int fd);
  *   -EINTR    a signal interrupted the wait (the caller decides to retry)
  * Each source appears at most once per call, its bits merged. When more
  * sources are ready than max_events, the others are reported by the next
- * calls: no source is starved.
+ * calls: no source is starved. Each event says what produced it
+ * (event.kind); handle only those for which pollux_event_current() is 1.
  */
 POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns);
 
 /*
+ * pollux_event_current - whether the source that produced *ev is still the
+ * one registered: returns 1 when it is (the same registration, also after
+ * pollux_modify() or a fired ONESHOT; the same timer, also after
+ * pollux_timer_settime()), 0 when it was removed since the wait that
+ * filled *ev (pollux_unregister(), pollux_timer_delete()), also when its
+ * number or id was reused since by a new registration or timer. Always 1
+ * for a POLLUX_KIND_WAKE event; 0 for a NULL poller or event, or an
+ * unknown kind. O(1), no system call, writes nothing.
+ *
+ * Handling one event can remove the source of a later event of the same
+ * batch (a connection closed and freed, its timer deleted): skip those,
+ * whose data may point at freed memory:
+ *
+ *     for (int i = 0; i < n; i++) {
+ *         if (!pollux_event_current(p, &ev[i]))
+ *             continue;
+ *         switch (ev[i].kind) { ... }
+ *     }
+ */
+POLLUX_API int pollux_event_current(const pollux *p, const pollux_event *ev);
+
+/*
  * pollux_wake - make a wait in progress, or the next one, return a
- * POLLUX_WAKE event. Calls before that report coalesce into one event.
+ * POLLUX_KIND_WAKE event. Calls before that report coalesce into one event.
  * Safe from any thread and from a signal handler. Returns 0, -EINVAL, or
  * the error of writing to the wake channel (the next call tries again).
  */
@@ -200,8 +245,8 @@ POLLUX_API int pollux_wake(pollux *p);
 
 /*
  * Timers. Ids are small integers (>= 0) in their own namespace; a timer's
- * expirations are reported by pollux_wait() as POLLUX_TIMER events with
- * event.fd = the id and event.count = expirations since the last report.
+ * expirations are reported by pollux_wait() as POLLUX_KIND_TIMER events
+ * with event.fd = the id and event.count = expirations since the last report.
  * The semantics follow Linux timerfd; see docs/timers.md.
  *
  * pollux_timer_create - create a disarmed timer on clockid
@@ -231,7 +276,8 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
                                     int64_t *interval_ns);
 
 /* pollux_timer_delete - delete a timer; its id may be reused. Pending
- * expirations are dropped. Returns 0 or -ENOENT. */
+ * expirations are dropped, and events of it that a wait already returned
+ * are no longer current (pollux_event_current()). Returns 0 or -ENOENT. */
 POLLUX_API int pollux_timer_delete(pollux *p, int timer);
 
 /*

@@ -93,6 +93,8 @@ int pollux_always_ready_collect(pollux *p, pollux_event *out, int max)
         out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
         out[n].count = 0;
         out[n].data = p->fd_data[fd];
+        out[n].kind = POLLUX_KIND_FD;
+        out[n].serial = p->fd_serial[fd];
         n++;
         /* A file never changes state, so an edge is reported only once. */
         if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))

@@ -163,7 +163,10 @@ struct backend_ops {
      * closed is reported POLLUX_REPORT_CLOSED, one that finds a file the
      * kernel refuses POLLUX_REPORT_ALWAYS_READY.
      * Returns the number stored, 0 on timeout (early returns are allowed:
-     * the core retries), or -errno (-EINTR). When more descriptors are
+     * the core retries), or -errno (-EINTR). Fewer reports than max,
+     * once the wait has returned, say that nothing else is ready: a
+     * backend whose kernel results merge (kqueue's two filters of one
+     * descriptor) asks again rather than stop short. When more descriptors are
      * ready than max, the backend must rotate so that every one is
      * reported in turn (util.h's rotation helper).
      */

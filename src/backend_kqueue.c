@@ -829,9 +829,13 @@ static int reserve_room(struct kqueue_state *s, int room)
  * out[] after the *n events already there. Returns 0, SCAN_SKIPPED when
  * it returned only error entries for changes (a change that fails, such
  * as removing a fired ONESHOT's knote, makes the kernel return its error
- * without scanning), or -errno.
+ * without scanning), or -errno. *more is set when the kernel filled the
+ * room but its results merged into fewer new reports (a descriptor's two
+ * filters, the timer queues, one already reported): there may be more
+ * ready behind them.
  */
-static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n, int64_t timeout_ns)
+static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                int64_t timeout_ns, bool *more)
 {
     /* No more results than there is room for, although a descriptor's two
      * filters merge into one event: a level-triggered report kept for
@@ -847,7 +851,9 @@ static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int 
     int got = kernel_wait(s, room, *n > 0 ? 0 : timeout_ns);
     if (got < 0)
         return got;
+    int before = *n;
     err = take_results(s, got, out, max, n);
+    *more = got == room && *n - before < got;
     bool only_errors = got > 0;
     for (int i = 0; i < got; i++)
         only_errors &= (s->results[i].flags & EV_ERROR) != 0;
@@ -873,6 +879,16 @@ static int hand_over_changes(struct kqueue_state *s, struct pollux_report *out, 
         return got;
     err = take_results(s, got, out, max, n);
     return err < 0 ? err : SCAN_SKIPPED;
+}
+
+/* The queued changes and a scan in one call, or the changes alone when
+ * their error entries might not fit (see scan). */
+static int ask_kernel(struct kqueue_state *s, struct pollux_report *out, int max, int *n,
+                      int64_t timeout_ns, bool *more)
+{
+    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - *n);
+    *more = false;
+    return alone ? hand_over_changes(s, out, max, n) : scan(s, out, max, n, timeout_ns, more);
 }
 
 /* Files a batched change found the kernel refuses, as reports. */
@@ -922,13 +938,24 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     if (s->refused_count > 0 && (err = take_refused(s, out, max, &n)) < 0)
         return err;
 
-    /* The changes may reach the kernel in a call that does not look for
-     * events (see scan and hand_over_changes): then it is asked again. */
-    bool alone = s->change_count > 0 && (CHANGES_ON_THEIR_OWN || s->change_count > max - n);
-    err = alone ? hand_over_changes(s, out, max, &n) : scan(s, out, max, &n, timeout_ns);
-    if (err == SCAN_SKIPPED && n < max)
-        err = scan(s, out, max, &n, timeout_ns); /* no changes left to hand over */
-    else if (err == SCAN_SKIPPED)
+    bool more;
+    err = ask_kernel(s, out, max, &n, timeout_ns, &more);
+    /* Fewer reports than room must mean nothing else is ready (the core
+     * relies on it), so the kernel is asked again when a call handed the
+     * changes over without looking, or when its results filled the room
+     * and merged. FreeBSD moves the level-triggered knotes it returned
+     * behind the others, so what was left behind comes next; libkqueue
+     * takes each filter in turn and can return the same knote once more
+     * first. So the asking stops after two calls that added nothing; a
+     * call with only error entries needs queued changes, and only a
+     * result that added a report queues one (a fired ONESHOT's sibling). */
+    for (int fruitless = 0; n < max && fruitless < 2
+                            && (err == SCAN_SKIPPED || (err == 0 && more));) {
+        int before = n;
+        err = ask_kernel(s, out, max, &n, timeout_ns, &more); /* waits only while n == 0 */
+        fruitless = n > before ? 0 : fruitless + 1;
+    }
+    if (err == SCAN_SKIPPED)
         err = 0;
     clear_slots(s, out, n);
     clear_slots(s, s->backlog, s->backlog_count);

@@ -53,6 +53,8 @@ static void report_wake(pollux_event *ev)
     ev->events = POLLUX_WAKE;
     ev->count = 0;
     ev->data = NULL;
+    ev->kind = POLLUX_KIND_WAKE;
+    ev->serial = POLLUX_WAKE_SERIAL;
 }
 
 /* A report for one of the poller's own descriptors. */
@@ -113,6 +115,15 @@ static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event
     return false;
 }
 
+/* What the readiness a backend reports means for registration e. */
+static uint32_t reported_bits(const struct fd_entry *e, uint32_t ready)
+{
+    uint32_t bits = (ready & e->interest & BACKEND_EVENT_BITS) | (ready & POLLUX_ALWAYS_BITS);
+    if (bits & POLLUX_ALWAYS_BITS)
+        bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
+    return bits;
+}
+
 /*
  * Turn a backend report into the user's event. Returns false when nothing
  * is to be reported for it.
@@ -130,10 +141,7 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     /* Not watched any more, or a ONESHOT already reported. */
     if (e->kernel == 0 || (e->flags & FD_DISARMED))
         return false;
-    uint32_t ready = r->events;
-    uint32_t bits = (ready & e->interest & BACKEND_EVENT_BITS) | (ready & POLLUX_ALWAYS_BITS);
-    if (bits & POLLUX_ALWAYS_BITS)
-        bits |= e->interest & (POLLUX_READ | POLLUX_WRITE); /* nothing would block */
+    uint32_t bits = reported_bits(e, r->events);
     if (bits == 0)
         return false;
     if (e->interest & POLLUX_ONESHOT) {
@@ -147,14 +155,28 @@ static bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
     ev->events = bits;
     ev->count = 0;
     ev->data = p->fd_data[fd];
+    ev->kind = POLLUX_KIND_FD;
+    ev->serial = p->fd_serial[fd];
     return true;
 }
 
-static bool already_reported(const pollux_event *out, int count, int fd)
+/*
+ * A later round's report for a descriptor an earlier round reported:
+ * merged into that event, since a backend whose kernel returns one result
+ * per filter (kqueue) may have had room for only one of them before.
+ * Returns false when fd was not reported yet. out[] holds only this
+ * call's kernel events here, so an fd >= 0 names a descriptor.
+ */
+static bool merged_into_earlier(pollux *p, const struct pollux_report *r, pollux_event *out,
+                                int count)
 {
-    for (int i = 0; i < count; i++)
-        if (out[i].fd == fd && fd >= 0)
-            return true;
+    for (int i = 0; i < count; i++) {
+        if (out[i].fd != r->fd || r->fd < 0)
+            continue;
+        if (r->kind == POLLUX_REPORT_READY && p->fds[r->fd].role == FD_USER)
+            out[i].events |= reported_bits(&p->fds[r->fd], r->events);
+        return true;
+    }
     return false;
 }
 
@@ -186,7 +208,7 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
         for (int i = 0; i < got; i++) {
             const struct pollux_report *r = &p->reports[i];
             /* A later round may see a level-triggered source again. */
-            if (round > 0 && already_reported(out, first_of_round, r->fd)) {
+            if (round > 0 && merged_into_earlier(p, r, out, first_of_round)) {
                 repeated = true;
                 continue;
             }
@@ -227,7 +249,7 @@ static int collect_own(pollux *p, pollux_event *out, int max)
 int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0 && p->signals == NULL) {
+    if (p->timers == NULL && p->always_ready_count == 0 && !pollux_signals_watching(p)) {
         int n = collect_kernel(p, out, max, timeout_ns);
         if (n < 0 || p->always_ready_count == 0)
             return n;

@@ -36,8 +36,13 @@ int pollux_fdtable_reserve(pollux *p, int fd)
     if (data == NULL)
         return -ENOMEM; /* entries grew, fds_size did not: still consistent */
     p->fd_data = data;
+    uint32_t *serials = realloc(p->fd_serial, (size_t)size * sizeof *serials);
+    if (serials == NULL)
+        return -ENOMEM; /* as above */
+    p->fd_serial = serials;
     memset(entries + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *entries);
     memset(data + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *data);
+    memset(serials + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *serials);
     p->fds_size = (int)size;
     return 0;
 }
@@ -50,6 +55,16 @@ struct fd_entry *pollux_fdtable_user(pollux *p, int fd)
         return NULL;
     struct fd_entry *e = &p->fds[fd];
     return e->role == FD_USER || e->closed_user ? e : NULL;
+}
+
+/* Whether fd's registration is still the one with this serial: also one
+ * shadowed by an internal descriptor, which unregister still removes. */
+bool pollux_fdtable_current(const pollux *p, int fd, uint64_t serial)
+{
+    if (fd < 0 || fd >= p->fds_size || p->fd_serial[fd] != serial)
+        return false;
+    const struct fd_entry *e = &p->fds[fd];
+    return e->role == FD_USER || e->closed_user;
 }
 
 /* The mask the kernel should have for an entry: 0 means "not watched". */

@@ -8,6 +8,9 @@
 #ifndef POLLUX_FDTABLE_H
 #define POLLUX_FDTABLE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "internal.h"
 
 /* Reset an entry, keeping its place on the change list. */
@@ -22,6 +25,9 @@ int pollux_fdtable_reserve(pollux *p, int fd);
 /* The user's registration of fd, also one shadowed by an internal
  * descriptor (closed_user), or NULL. */
 struct fd_entry *pollux_fdtable_user(pollux *p, int fd);
+/* Whether fd's registration is still the one with this serial
+ * (pollux_event_current()). */
+bool pollux_fdtable_current(const pollux *p, int fd, uint64_t serial);
 /* The mask the kernel should have for an entry: 0 means "not watched". */
 uint32_t pollux_fdtable_wanted(const pollux *p, uint32_t interest, uint8_t flags);
 /* Give the backend the mask `wanted` for fd, whatever it has now; keeps

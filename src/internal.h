@@ -23,6 +23,9 @@
 #define POLLUX_ALWAYS_BITS   (POLLUX_HUP | POLLUX_ERR)
 #define POLLUX_INTEREST_BITS (BACKEND_EVENT_BITS | POLLUX_ALWAYS_BITS | BACKEND_MODE_BITS)
 
+/* event.serial of a wake: the poller's one wake channel, never removed. */
+#define POLLUX_WAKE_SERIAL 1u
+
 /* After a pollux_after_fork() that failed, the poller has no kernel state;
  * only pollux_after_fork() (again) and pollux_free() make sense then. */
 #define POLLUX_NO_KERNEL_STATE (-EIO)
@@ -46,9 +49,10 @@ enum fd_role {
 
 /*
  * One slot per descriptor number, indexed by fd, packed into 4 bytes; the
- * user's data pointer lives in a parallel array. 12 bytes per number keep
- * the table small even where only some numbers are registered (a server's
- * other ends, log files, ...). Masks are 11 bits: POLLUX_READ..EXCLUSIVE.
+ * user's data pointer and the registration's serial live in parallel
+ * arrays. 16 bytes per number keep the table small even where only some
+ * numbers are registered (a server's other ends, log files, ...). Masks
+ * are 11 bits: POLLUX_READ..EXCLUSIVE.
  */
 #define FD_MASK_BITS 11
 struct fd_entry {
@@ -92,6 +96,11 @@ struct pollux {
 
     struct fd_entry *fds;      /* indexed by descriptor number */
     void **fd_data;            /* the user's pointers, indexed likewise */
+    /* The serial of each number's registration (event.serial), indexed
+     * likewise: a per-number generation, bumped by every pollux_register()
+     * of the number and kept by unregister, so that an event of an older
+     * registration of the number is told from the new one's. */
+    uint32_t *fd_serial;
     int fds_size;
 
     /* Descriptors the kernel will not watch but which are always ready;

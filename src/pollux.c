@@ -98,6 +98,8 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     }
     e->role = FD_USER;
     p->fd_data[fd] = data;
+    /* A new registration: events of the number's older ones are stale. */
+    p->fd_serial[fd] = pollux_next_serial(p->fd_serial[fd]);
     if (e->flags & FD_ALWAYS_READY)
         pollux_sync_ready_flag(p);
     return 0;
@@ -209,6 +211,7 @@ POLLUX_API void pollux_free(pollux *p)
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);
+    free(p->fd_serial);
     free(p->always_ready);
     free(p->reports);
     free(p->changes);
@@ -256,6 +259,27 @@ POLLUX_API int pollux_fileno(const pollux *p)
     if (err < 0)
         return err;
     return p->ops->fileno(p->backend);
+}
+
+/* An event is current while its source is the one that produced it:
+ * modify and settime keep the serial, unregister and delete end it, and a
+ * new registration or timer on the same number or id gets a new one. */
+POLLUX_API int pollux_event_current(const pollux *p, const pollux_event *ev)
+{
+    if (p == NULL || ev == NULL)
+        return 0;
+    switch (ev->kind) {
+    case POLLUX_KIND_FD:
+        return pollux_fdtable_current(p, ev->fd, ev->serial);
+    case POLLUX_KIND_TIMER:
+        return pollux_timers_current(p, ev->fd, ev->serial);
+    case POLLUX_KIND_WAKE:
+        return 1; /* the poller's one wake channel is never removed */
+    case POLLUX_KIND_SIGNAL:
+        return pollux_signals_current(p, ev->fd, ev->serial);
+    default:
+        return 0; /* never "handle it" for a kind this version does not know */
+    }
 }
 
 POLLUX_API int pollux_wake(pollux *p)

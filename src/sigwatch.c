@@ -20,6 +20,7 @@
 #include "fdtable.h"
 #include "sigreg.h"
 #include "sigwatch.h"
+#include "util.h"
 #include "wake.h"
 
 struct sigwatch {
@@ -27,6 +28,7 @@ struct sigwatch {
     void *data;
     unsigned long seen; /* sigreg's count when last reported */
     uint64_t pending;   /* the backend's reports not reported yet */
+    uint32_t serial;    /* event.serial: bumped by every add of the signal */
 };
 
 struct pollux_signals {
@@ -126,14 +128,10 @@ int pollux_signals_add(pollux *p, int signo, void *data)
     /* Read before the signal is caught: every delivery from then on counts. */
     unsigned long seen = pollux_sigreg_hits(signo);
     err = start(p, s, signo);
-    if (err < 0) {
-        if (s->count == 0) {
-            free(s);
-            p->signals = NULL;
-        }
+    if (err < 0)
         return err;
-    }
-    s->w[signo] = (struct sigwatch){ .on = true, .data = data, .seen = seen };
+    s->w[signo] = (struct sigwatch){ .on = true, .data = data, .seen = seen,
+                                     .serial = pollux_next_serial(s->w[signo].serial) };
     s->count++;
     return 0;
 }
@@ -145,14 +143,11 @@ int pollux_signals_remove(pollux *p, int signo)
         return -ENOENT;
     if (s->source == POLLUX_SIGNAL_SOURCE_BACKEND && p->backend != NULL)
         p->ops->signal_watch(p->backend, signo, false);
-    s->w[signo] = (struct sigwatch){ 0 };
+    /* The serial stays: a later add gets the next one (event_current). */
+    s->w[signo] = (struct sigwatch){ .serial = s->w[signo].serial };
     if (--s->count == 0)
         unsubscribe(p, s);
     pollux_sigreg_release(signo);
-    if (s->count == 0) {
-        free(s);
-        p->signals = NULL;
-    }
     return 0;
 }
 
@@ -160,6 +155,20 @@ void pollux_signals_free(pollux *p)
 {
     for (int signo = 1; p->signals != NULL && signo < POLLUX_NSIG; signo++)
         pollux_signals_remove(p, signo);
+    free(p->signals);
+    p->signals = NULL;
+}
+
+bool pollux_signals_watching(const pollux *p)
+{
+    return p->signals != NULL && p->signals->count > 0;
+}
+
+bool pollux_signals_current(const pollux *p, int signo, uint64_t serial)
+{
+    const struct pollux_signals *s = p->signals;
+    return s != NULL && signo > 0 && signo < POLLUX_NSIG && s->w[signo].on
+           && s->w[signo].serial == serial;
 }
 
 /* Deliveries of a watch not reported yet. */
@@ -176,7 +185,7 @@ static uint64_t news(const struct pollux_signals *s, int signo)
 bool pollux_signals_due(const pollux *p)
 {
     const struct pollux_signals *s = p->signals;
-    for (int signo = 1; s != NULL && signo < POLLUX_NSIG; signo++)
+    for (int signo = 1; s != NULL && s->count > 0 && signo < POLLUX_NSIG; signo++)
         if (news(s, signo) != 0)
             return true;
     return false;
@@ -196,7 +205,8 @@ int pollux_signals_collect(pollux *p, pollux_event *out, int max)
         w->seen += (unsigned long)count;
         w->pending = 0;
         out[n++] = (pollux_event){ .fd = signo, .events = POLLUX_SIGNAL, .count = count,
-                                   .data = w->data };
+                                   .data = w->data, .kind = POLLUX_KIND_SIGNAL,
+                                   .serial = w->serial };
         s->next = signo % (POLLUX_NSIG - 1) + 1;
     }
     return n;
@@ -228,7 +238,7 @@ void pollux_signals_fired(pollux *p, int signo, uint32_t count)
 int pollux_signals_rebuild(pollux *p)
 {
     struct pollux_signals *s = p->signals;
-    if (s == NULL)
+    if (s == NULL || s->count == 0)
         return 0;
     int err = pollux_sigreg_after_fork();
     if (err < 0)

@@ -14,6 +14,10 @@
 
 int pollux_signals_add(pollux *p, int signo, void *data);
 int pollux_signals_remove(pollux *p, int signo);
+/* Whether any signal is watched now. */
+bool pollux_signals_watching(const pollux *p);
+/* Whether signo's watch is still the one with this serial. */
+bool pollux_signals_current(const pollux *p, int signo, uint64_t serial);
 /* Remove every watch (pollux_free()). */
 void pollux_signals_free(pollux *p);
 /* True when a watched signal has deliveries to report. */

@@ -53,6 +53,10 @@ struct timer {
     uint64_t pending;     /* expirations not reported yet; > 0 iff on the due list */
     void *data;
     int due_prev, due_next; /* links of the due list, -1 at its ends */
+    /* event.serial: the id's generation, bumped by every create that
+     * hands the id out and kept by delete, so that an event of a deleted
+     * timer is told from one of the timer that reuses its id. */
+    uint32_t serial;
     int8_t queue;         /* QUEUE_*, or -1 when disarmed */
     int8_t clock_queue;   /* the queue of the timer's clock for ABSTIME */
     bool in_use;
@@ -227,6 +231,8 @@ int pollux_timers_collect(pollux *p, pollux_event *out, int max)
         out[n].events = POLLUX_TIMER;
         out[n].count = t->pending;
         out[n].data = t->data;
+        out[n].kind = POLLUX_KIND_TIMER;
+        out[n].serial = t->serial;
         t->pending = 0;
         n++;
     }
@@ -391,6 +397,15 @@ static struct timer *lookup(pollux *p, int id)
     return t->in_use ? t : NULL;
 }
 
+bool pollux_timers_current(const pollux *p, int id, uint64_t serial)
+{
+    const struct pollux_timers *w = p->timers;
+    if (w == NULL || id < 0 || id >= w->ids_used)
+        return false;
+    const struct timer *t = &w->timers[id];
+    return t->in_use && t->serial == serial;
+}
+
 static int queue_of_clock(int clockid)
 {
     switch (clockid) {
@@ -435,7 +450,9 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     if (id < 0)
         return id;
     struct timer *t = &w->timers[id];
+    uint32_t serial = pollux_next_serial(t->serial); /* a new id's slot is zeroed */
     memset(t, 0, sizeof *t);
+    t->serial = serial;
     t->due_prev = t->due_next = -1;
     t->queue = -1;
     t->clock_queue = (int8_t)q;

@@ -31,6 +31,8 @@ bool pollux_timers_pending(const pollux *p);
 /* The timeout shortened so the wait ends by the next deadline, where no
  * kernel source does it. */
 int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns);
+/* Whether timer id is still the timer with this serial (pollux_event_current()). */
+bool pollux_timers_current(const pollux *p, int id, uint64_t serial);
 /* Store up to max POLLUX_TIMER events for expired timers; returns how many. */
 int pollux_timers_collect(pollux *p, pollux_event *out, int max);
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
@@ -17,6 +18,13 @@ int pollux_grow_array(void **array, int *size, int needed, size_t item);
 /* The same for an index array (int per number): new items are -1,
  * "nowhere". */
 int pollux_grow_index(int **array, int *size, int needed);
+
+/* The next generation of a slot (a registration or timer serial): never
+ * 0, so that a zeroed pollux_event is never current. */
+static inline uint32_t pollux_next_serial(uint32_t serial)
+{
+    return serial + 1 != 0 ? serial + 1 : 1;
+}
 
 /* Whether fd is an open descriptor of this process (fcntl F_GETFD). */
 bool pollux_fd_is_open(int fd);

@@ -1349,6 +1349,88 @@ static void modify_of_many_closed_numbers_then_waits_of_one_event_report_the_rea
         assert_ret(pollux_unregister(p, nums[i]), 0);
 }
 
+/*
+ * kqueue returns one result per filter: a descriptor ready for reading
+ * and writing fills two of the room's results and merges into one event.
+ * Fewer events than room must still mean nothing else was ready
+ * (tests/fuzz/regressions/defect25-kqueue-write-missed-beside-two-timers).
+ */
+static void both_ways_ready_source_and_another(void **state, uint32_t mode, int rounds)
+{
+    pollux *p = *state;
+    int s[2], b[2];
+    make_socketpair(s);
+    make_pipe(b);
+    assert_int_equal(write(s[1], "x", 1), 1); /* s[0]: readable and writable */
+    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE | mode, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE | mode, &tok[1]), 0);
+    for (int round = 0; round < rounds; round++) {
+        pollux_event ev[2];
+        int n = wait_events(p, ev, 2, 0);
+        if (n != 2)
+            fail_msg("round %d: %d events with room for 2 and 2 sources ready", round, n);
+        for (int i = 0; i < n; i++) {
+            uint32_t want = ev[i].fd == s[0] ? POLLUX_READ | POLLUX_WRITE : POLLUX_WRITE;
+            assert_true(ev[i].fd == s[0] || ev[i].fd == b[1]);
+            assert_int_equal(ev[i].events, want);
+        }
+        assert_true(ev[0].fd != ev[1].fd);
+    }
+}
+
+static void a_source_ready_both_ways_leaves_room_for_another(void **state)
+{
+    both_ways_ready_source_and_another(state, 0, 3);
+}
+
+/* A ONESHOT registration's second filter is deleted when the first fires:
+ * those deletions must not take the room either
+ * (tests/fuzz/regressions/defect26-kqueue-oneshot-siblings-take-the-room). */
+static void a_oneshot_source_ready_both_ways_leaves_room_for_another(void **state)
+{
+    both_ways_ready_source_and_another(state, POLLUX_ONESHOT, 1);
+}
+
+/*
+ * A number closed without unregistering and then modified is found
+ * closed by the batched change, a report the core drops: a wait of room 3
+ * then needs a second round, and there the second filter of a source
+ * ready both ways joins its event instead of being lost
+ * (tests/fuzz/regressions/defect27-kqueue-second-round-drops-write).
+ */
+static void a_source_seen_again_in_a_later_round_keeps_all_its_bits(void **state)
+{
+    pollux *p = *state;
+    int a[2], s[2];
+    make_pipe(a);
+    make_socketpair(s); /* before the close: not on the closed number */
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    fd_close(a[0]);
+    int r = pollux_modify(p, a[0], POLLUX_READ, &tok[0]); /* batched where the backend can */
+    assert_true(r == 0 || r == -EBADF);
+    assert_ret(pollux_wake(p), 0);
+    assert_int_equal(write(s[1], "x", 1), 1); /* s[0]: readable and writable */
+    assert_ret(pollux_register(p, s[0], POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
+    pollux_event ev[3];
+    int n = wait_events(p, ev, 3, 0);
+    bool woken = false, both = false;
+    for (int i = 0; i < n; i++) {
+        woken |= (ev[i].events & POLLUX_WAKE) != 0;
+        if (ev[i].fd == s[0] && !(ev[i].events & POLLUX_WAKE))
+            both = ev[i].events == (POLLUX_READ | POLLUX_WRITE);
+    }
+    /* libkqueue returns the read filter again first (docs/portability.md):
+     * there WRITE comes with the next wait that has room for both filters. */
+    bool libkqueue = g_backend == POLLUX_BACKEND_KQUEUE && pollux_fileno(p) == -ENOTSUP;
+    if (!both && libkqueue) {
+        n = wait_events(p, ev, 2, 0);
+        both = n == 1 && ev[0].fd == s[0] && ev[0].events == (POLLUX_READ | POLLUX_WRITE);
+    }
+    if (!woken || !both)
+        fail_msg("%d events: wake %d, the socket READ|WRITE %d", n, woken, both);
+    assert_ret(pollux_unregister(p, a[0]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1405,6 +1487,9 @@ int main(int argc, char **argv)
         T(register_of_a_number_naming_its_old_file_again_reports_it_with_new_data),
         T(wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_on),
         T(modify_of_many_closed_numbers_then_waits_of_one_event_report_the_ready_pipe),
+        T(a_source_ready_both_ways_leaves_room_for_another),
+        T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
+        T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

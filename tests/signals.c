@@ -379,6 +379,68 @@ static void signal_descriptors_are_not_the_callers_to_register(void **state)
     assert_int_equal(wait_for_signal(p, SIGUSR1, 5 * NS_PER_S, NULL), 1);
 }
 
+/* ---- kind, serial, pollux_event_current -------------------------------- */
+
+static void signal_event_says_its_kind_and_is_current_until_removed(void **state)
+{
+    pollux *p = *state;
+    assert_ret(pollux_signal_add(p, SIGUSR1, &tag_a), 0);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    pollux_event ev;
+    assert_int_equal(wait_for_signal(p, SIGUSR1, 5 * NS_PER_S, &ev), 1);
+    assert_int_equal(ev.kind, POLLUX_KIND_SIGNAL);
+    assert_int_equal(ev.status, 0);
+    assert_true(ev.serial != 0);
+    assert_int_equal(pollux_event_current(p, &ev), 1);
+    assert_ret(pollux_signal_remove(p, SIGUSR1), 0);
+    assert_int_equal(pollux_event_current(p, &ev), 0);
+    /* Watched again: a new watch, the old event stays stale. */
+    assert_ret(pollux_signal_add(p, SIGUSR1, &tag_b), 0);
+    assert_int_equal(pollux_event_current(p, &ev), 0);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    pollux_event again;
+    assert_int_equal(wait_for_signal(p, SIGUSR1, 5 * NS_PER_S, &again), 1);
+    assert_int_equal(pollux_event_current(p, &again), 1);
+    assert_true(again.serial != ev.serial);
+    /* The same event on another poller, or made up, is not current. */
+    pollux *q;
+    assert_ret(pollux_new(&q, g_backend), 0);
+    assert_int_equal(pollux_event_current(q, &again), 0);
+    pollux_free(q);
+    pollux_event made_up = again;
+    int bad[] = { 0, -1, 65, SIGUSR2, INT32_MAX };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        made_up.fd = bad[i];
+        assert_int_equal(pollux_event_current(p, &made_up), 0);
+    }
+}
+
+static void signal_removed_mid_batch_is_not_current(void **state)
+{
+    pollux *p = *state;
+    int fds[2];
+    make_pipe(fds);
+    assert_ret(pollux_register(p, fds[0], POLLUX_READ, &tag_a), 0);
+    assert_ret(pollux_signal_add(p, SIGUSR2, &tag_b), 0);
+    write_byte(fds[1]);
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    pollux_event ev[8];
+    int n = 0;
+    /* Until one batch holds both (the signal may come a wait later). */
+    for (int i = 0; i < 10 && n < 2; i++)
+        n = pollux_wait(p, ev, 8, 5 * NS_PER_S);
+    assert_int_equal(n, 2);
+    int sig = ev[0].kind == POLLUX_KIND_SIGNAL ? 0 : 1;
+    assert_int_equal(ev[sig].kind, POLLUX_KIND_SIGNAL);
+    assert_int_equal(ev[1 - sig].kind, POLLUX_KIND_FD);
+    assert_int_equal(pollux_event_current(p, &ev[0]), 1);
+    assert_int_equal(pollux_event_current(p, &ev[1]), 1);
+    /* Handling the first event, whichever it is, stops watching the signal. */
+    assert_ret(pollux_signal_remove(p, SIGUSR2), 0);
+    assert_int_equal(pollux_event_current(p, &ev[sig]), 0);
+    assert_int_equal(pollux_event_current(p, &ev[1 - sig]), 1);
+}
+
 /* ---- fork ------------------------------------------------------------ */
 
 static int child_reports_its_own_signal(pollux *p)
@@ -456,6 +518,8 @@ int main(int argc, char **argv)
         T(signal_blocked_by_the_caller_stays_blocked_after_removal),
         T(signals_and_descriptors_share_a_small_max_events),
         T(signal_descriptors_are_not_the_callers_to_register),
+        T(signal_event_says_its_kind_and_is_current_until_removed),
+        T(signal_removed_mid_batch_is_not_current),
         T(fork_child_after_fork_reports_its_own_signals_and_parent_its_own),
         T(after_fork_without_fork_keeps_the_signal_watches),
     };

@@ -47,7 +47,12 @@ find_package(pollux 99.0 QUIET)
 if(pollux_FOUND)
   message(FATAL_ERROR "pollux ${pollux_VERSION} was accepted for 99.0")
 endif()
-find_package(pollux 0.1 REQUIRED)
+# 0.2 broke 0.1's ABI (CHANGELOG.md): before 1.0 a minor is a major.
+find_package(pollux 0.1 QUIET)
+if(pollux_FOUND)
+  message(FATAL_ERROR "pollux ${pollux_VERSION} was accepted for 0.1")
+endif()
+find_package(pollux 0.2 REQUIRED)
 add_executable(consumer consumer.c)
 target_link_libraries(consumer PRIVATE pollux::pollux)
 CMAKE
@@ -59,7 +64,7 @@ for kind in shared static; do
     cmake --build "$work/cmake-$kind" >/dev/null
     needed=$(objdump -p "$work/cmake-$kind/consumer" | awk '$1 == "NEEDED" && $2 ~ /pollux/ {print $2}')
     case "$kind:$needed" in
-        shared:libpollux.so.0 | static:) ;;
+        shared:libpollux.so.1 | static:) ;;
         *) echo "CMake $kind build: the program needs [$needed]" >&2; exit 1 ;;
     esac
     LD_LIBRARY_PATH="$libdirs" "$work/cmake-$kind/consumer"
