@@ -2,7 +2,7 @@
  * pollux.h - a portable I/O multiplexing library.
  *
  * One poller API over the kernel's readiness interfaces (select, poll,
- * epoll, kqueue, /dev/poll), with timers and a cross-thread wake.
+ * epoll, kqueue, /dev/poll), with timers, signals and a cross-thread wake.
  *
  * Conventions
  *   - Every function that can fail returns an int: >= 0 on success, a
