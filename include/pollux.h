@@ -2,7 +2,8 @@
  * pollux.h - a portable I/O multiplexing library.
  *
  * One poller API over the kernel's readiness interfaces (select, poll,
- * epoll, kqueue, /dev/poll), with timers, signals and a cross-thread wake.
+ * epoll, kqueue, /dev/poll), with timers, signals, child processes and a
+ * cross-thread wake.
  *
  * Conventions
  *   - Every function that can fail returns an int: >= 0 on success, a
@@ -309,6 +310,39 @@ POLLUX_API int pollux_signal_add(pollux *p, int signo, void *data);
  * -EINVAL (a NULL poller), -ENOENT (signo is not watched by p).
  */
 POLLUX_API int pollux_signal_remove(pollux *p, int signo);
+
+/*
+ * Child processes. A watched child's exit is reported by pollux_wait() as
+ * one POLLUX_CHILD event (kind POLLUX_KIND_CHILD) with event.fd = its pid
+ * and event.status = its wait status (WIFEXITED(), WEXITSTATUS(),
+ * WIFSIGNALED(), WTERMSIG() apply). pollux reaps the child when it
+ * reports it (waitpid on that pid only: no other process is ever reaped),
+ * and the watch ends with that report: the event stays current until the
+ * next pollux_wait(). A child that exited before it was watched is
+ * reported by the next wait. status is -1 when other code reaped the
+ * child first (its status is lost then). See docs/signals.md.
+ *
+ * pollux_child_add - watch the child pid, with data returned in its event.
+ * Returns 0, or:
+ *   -EINVAL   a NULL poller or pid <= 0
+ *   -ECHILD   pid is not a child of this process (or was reaped already)
+ *   -EEXIST   this poller watches pid already
+ *   -EBUSY    another poller of this process watches pid (only one can
+ *             reap it)
+ *   -ENOTSUP  this system has no way to learn of a child's exit without
+ *             reaping other processes (docs/signals.md)
+ *   -EIO      after a failed pollux_after_fork()
+ *   -ENOMEM, -EMFILE, ...
+ */
+POLLUX_API int pollux_child_add(pollux *p, int pid, void *data);
+
+/*
+ * pollux_child_remove - stop watching pid without reaping it (also a
+ * watch whose exit was reported by the last wait: its event is then no
+ * longer current). Returns 0, or -EINVAL (a NULL poller), -ENOENT (not
+ * watched by p).
+ */
+POLLUX_API int pollux_child_remove(pollux *p, int pid);
 
 /*
  * pollux_after_fork - call in a child process after fork() before using a

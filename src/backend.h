@@ -57,6 +57,8 @@ enum pollux_report_kind {
     POLLUX_REPORT_SIGNAL,       /* a signal watched through ops->signal_watch was
                                  * delivered: fd is the signal number, events the
                                  * deliveries since its last report (at least 1) */
+    POLLUX_REPORT_CHILD,        /* a child watched through ops->child_watch exited:
+                                 * fd is its pid */
 };
 
 struct pollux_report {
@@ -192,6 +194,11 @@ struct backend_ops {
      * deliveries of signo as POLLUX_REPORT_SIGNAL, at once. 0 or -errno;
      * stopping always succeeds. The core sets the disposition. */
     int (*signal_watch)(void *state, int signo, bool on);
+    /* Optional: the backend's own watch of a child's exit (kqueue's
+     * EVFILT_PROC), at once: 0, -ESRCH when it has exited already, or
+     * -errno; stopping always succeeds. wait() then reports
+     * POLLUX_REPORT_CHILD once. NULL: the core uses a pidfd. */
+    int (*child_watch)(void *state, int pid, bool on);
 };
 
 #endif

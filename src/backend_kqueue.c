@@ -68,6 +68,8 @@ struct kqueue_state {
     int *refused;            /* batched modifies that found a file it refuses */
     int refused_count, refused_size;
     uint64_t signals;        /* bit signo: an EVFILT_SIGNAL knote (for rebuild) */
+    int *procs;              /* pids with an EVFILT_PROC knote (for rebuild) */
+    int proc_count, proc_size;
 };
 
 #define FIRED 0x8000u
@@ -133,6 +135,7 @@ static void kqueue_backend_destroy(void *state)
     free(s->backlog);
     free(s->mask);
     free(s->refused);
+    free(s->procs);
     free(s);
 }
 
@@ -370,6 +373,10 @@ static int queue_everything(struct kqueue_state *s, int gone)
     for (int signo = 1; err == 0 && signo < 64; signo++)
         if (s->signals & (UINT64_C(1) << signo))
             err = queue_change(s, (uintptr_t)signo, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL);
+#ifdef EVFILT_PROC
+    for (int i = 0; err == 0 && i < s->proc_count; i++)
+        err = queue_change(s, (uintptr_t)s->procs[i], EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL);
+#endif
     if (err == 0)
         err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
     return err;
@@ -705,7 +712,8 @@ static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int
 static void clear_slots(struct kqueue_state *s, const struct pollux_report *list, int count)
 {
     for (int i = 0; i < count; i++)
-        if (list[i].fd >= 0 && list[i].fd < s->slot_size && list[i].kind != POLLUX_REPORT_SIGNAL)
+        if (list[i].fd >= 0 && list[i].fd < s->slot_size && list[i].kind != POLLUX_REPORT_SIGNAL
+            && list[i].kind != POLLUX_REPORT_CHILD)
             s->slot_of[list[i].fd] = -1;
 }
 
@@ -743,19 +751,35 @@ static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
 }
 
-#ifdef EVFILT_SIGNAL
-/* A signal's deliveries since its last retrieval. Its number is not a
- * descriptor: it never merges with one (merge() is given fd -1). */
-static int put_signal(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
-                      int max, int *n)
+/* A report about a signal or a process: its number is not a descriptor
+ * and never merges with one (merge() is given fd -1). */
+static int put_other(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
+                     int max, int *n, enum pollux_report_kind kind, uint32_t events)
 {
     int before = *n;
-    uint32_t count = k->data > 0 && k->data < UINT32_MAX ? (uint32_t)k->data
-                     : k->data > 0                        ? UINT32_MAX : 1;
-    int err = merge(s, out, max, n, -1, POLLUX_REPORT_SIGNAL, count);
+    int err = merge(s, out, max, n, -1, kind, events);
     if (err == 0)
         (*n > before ? &out[*n - 1] : &s->backlog[s->backlog_count - 1])->fd = (int)k->ident;
     return err;
+}
+
+#ifdef EVFILT_SIGNAL
+/* A signal's deliveries since its last retrieval, as a report. */
+static uint32_t deliveries(const struct kevent *k)
+{
+    return k->data > 0 && k->data < UINT32_MAX ? (uint32_t)k->data : k->data > 0 ? UINT32_MAX : 1;
+}
+#endif
+
+#ifdef EVFILT_PROC
+static void proc_forget(struct kqueue_state *s, int pid)
+{
+    for (int i = 0; i < s->proc_count; i++) {
+        if (s->procs[i] == pid) {
+            s->procs[i] = s->procs[--s->proc_count];
+            return;
+        }
+    }
 }
 #endif
 
@@ -783,7 +807,12 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
 #endif
 #ifdef EVFILT_SIGNAL
         } else if (k->filter == EVFILT_SIGNAL) {
-            err = put_signal(s, k, out, max, n);
+            err = put_other(s, k, out, max, n, POLLUX_REPORT_SIGNAL, deliveries(k));
+#endif
+#ifdef EVFILT_PROC
+        } else if (k->filter == EVFILT_PROC) {
+            proc_forget(s, (int)k->ident); /* NOTE_EXIT ends the knote */
+            err = put_other(s, k, out, max, n, POLLUX_REPORT_CHILD, 0);
 #endif
         } else {
             oneshot_fired(s, k);
@@ -928,7 +957,7 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
             return n;
     }
     for (int i = 0; i < n; i++) {
-        if (out[i].fd < 0 || out[i].kind == POLLUX_REPORT_SIGNAL)
+        if (out[i].fd < 0 || out[i].kind == POLLUX_REPORT_SIGNAL || out[i].kind == POLLUX_REPORT_CHILD)
             continue; /* not a descriptor */
         int err = reserve_slots(s, out[i].fd);
         if (err < 0)
@@ -1033,6 +1062,26 @@ static int kqueue_backend_signal_watch(void *state, int signo, bool on)
 }
 #endif
 
+#ifdef EVFILT_PROC
+/* NOTE_EXIT only: fork and exec are not pollux events. -ESRCH for a child
+ * that is a zombie already (FreeBSD does not attach to one). */
+static int kqueue_backend_child_watch(void *state, int pid, bool on)
+{
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int err = pollux_grow_array((void **)&s->procs, &s->proc_size, s->proc_count + 1, sizeof *s->procs);
+    if (err == 0)
+        err = queue_change(s, (uintptr_t)pid, EVFILT_PROC, on ? EV_ADD : EV_DELETE,
+                           on ? NOTE_EXIT : 0, 0, NULL);
+    if (err == 0)
+        err = flush_now(s, first);
+    proc_forget(s, pid);
+    if (on && err == 0)
+        s->procs[s->proc_count++] = pid;
+    return on ? err : 0;
+}
+#endif
+
 static int kqueue_backend_kernel_fd(const void *state)
 {
     const struct kqueue_state *s = state;
@@ -1052,6 +1101,9 @@ const struct backend_ops pollux_backend_kqueue = {
 #ifdef EVFILT_SIGNAL
     .signal_source = POLLUX_SIGNAL_SOURCE_BACKEND,
     .signal_watch = kqueue_backend_signal_watch,
+#endif
+#ifdef EVFILT_PROC
+    .child_watch = kqueue_backend_child_watch,
 #endif
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,

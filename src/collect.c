@@ -11,6 +11,7 @@
 
 #include "always_ready.h"
 #include "changes.h"
+#include "childwatch.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "sigwatch.h"
@@ -69,6 +70,8 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux
         pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
     if (e->role == FD_SIGNAL)
         pollux_signals_fd_ready(p, fd); /* signals_collect() reports them */
+    if (e->role == FD_CHILD)
+        pollux_children_fd_ready(p, fd); /* children_collect() reports it */
     /* FD_READY_FLAG: the files themselves are reported by the core. */
     return false;
 }
@@ -102,6 +105,10 @@ static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event
     }
     if (r->kind == POLLUX_REPORT_SIGNAL) {
         pollux_signals_fired(p, r->fd, r->events);
+        return false;
+    }
+    if (r->kind == POLLUX_REPORT_CHILD) {
+        pollux_children_exited(p, r->fd);
         return false;
     }
     if (r->fd >= p->fds_size)
@@ -224,10 +231,11 @@ static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout
 
 /* The core's own sources, timers and always-ready files, taking turns at
  * leading so that an always-due timer cannot crowd out the files; signals
- * come first, there are few and each is reported once per delivery. */
+ * and children come first, each is reported once per delivery or exit. */
 static int collect_own(pollux *p, pollux_event *out, int max)
 {
     int n = pollux_signals_collect(p, out, max);
+    n += pollux_children_collect(p, out + n, max - n);
     out += n;
     max -= n;
     if (p->files_before_timers) {
@@ -249,7 +257,8 @@ static int collect_own(pollux *p, pollux_event *out, int max)
 int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
     /* Only descriptors the kernel watches: the common case, kept short. */
-    if (p->timers == NULL && p->always_ready_count == 0 && !pollux_signals_watching(p)) {
+    if (p->timers == NULL && p->always_ready_count == 0 && !pollux_signals_watching(p)
+        && !pollux_children_watching(p)) {
         int n = collect_kernel(p, out, max, timeout_ns);
         if (n < 0 || p->always_ready_count == 0)
             return n;
@@ -261,7 +270,8 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     }
 
     bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p)
-                     || pollux_signals_due(p);
+                     || pollux_signals_due(p)
+                     || pollux_children_due(p);
     if (own_ready)
         timeout_ns = 0;
     else
@@ -274,7 +284,7 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     if (n < max) {
         int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
         /* A watched signal's handler interrupted the wait: report it. */
-        if (r == -EINTR && pollux_signals_due(p))
+        if (r == -EINTR && (pollux_signals_due(p) || pollux_children_due(p)))
             r = 0;
         if (r < 0)
             return n > 0 ? n : r;
@@ -289,6 +299,6 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
                            && (pollux_always_ready_any_armed(p) || pollux_timers_due(p)
-                               || pollux_signals_due(p));
+                               || pollux_signals_due(p) || pollux_children_due(p));
     return n;
 }

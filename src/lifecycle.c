@@ -15,6 +15,7 @@
 #include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
+#include "childwatch.h"
 #include "lifecycle.h"
 #include "sigwatch.h"
 #include "timer.h"
@@ -171,6 +172,8 @@ static int rebuild(pollux *p, bool wake_was_pending)
     err = rewatch_registrations(p);
     if (err == 0)
         err = pollux_signals_rebuild(p);
+    if (err == 0)
+        err = pollux_children_rebuild(p);
     if (err == 0)
         err = pollux_timers_arm_sources(p); /* for pollux_fileno(), before any wait */
     if (err == 0)

@@ -16,6 +16,7 @@
 
 #include "always_ready.h"
 #include "changes.h"
+#include "childwatch.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "internal.h"
@@ -208,6 +209,7 @@ POLLUX_API void pollux_free(pollux *p)
         return;
     pollux_timers_free(p);
     pollux_signals_free(p); /* restores dispositions and the mask */
+    pollux_children_free(p);
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);
@@ -277,6 +279,8 @@ POLLUX_API int pollux_event_current(const pollux *p, const pollux_event *ev)
         return 1; /* the poller's one wake channel is never removed */
     case POLLUX_KIND_SIGNAL:
         return pollux_signals_current(p, ev->fd, ev->serial);
+    case POLLUX_KIND_CHILD:
+        return pollux_children_current(p, ev->fd, ev->serial);
     default:
         return 0; /* never "handle it" for a kind this version does not know */
     }
@@ -310,6 +314,24 @@ POLLUX_API int pollux_signal_remove(pollux *p, int signo)
     return pollux_signals_remove(p, signo);
 }
 
+/* ---- child processes ------------------------------------------------- */
+
+POLLUX_API int pollux_child_add(pollux *p, int pid, void *data)
+{
+    if (p == NULL || pid <= 0)
+        return -EINVAL;
+    if (p->backend == NULL)
+        return POLLUX_NO_KERNEL_STATE;
+    return pollux_children_add(p, pid, data);
+}
+
+POLLUX_API int pollux_child_remove(pollux *p, int pid)
+{
+    if (p == NULL)
+        return -EINVAL;
+    return pollux_children_remove(p, pid);
+}
+
 /* The kernel objects of a parent are shared with the child (epoll) or not
  * inherited at all (kqueue): lifecycle.c builds new ones. */
 POLLUX_API int pollux_after_fork(pollux *p)
@@ -325,6 +347,8 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
         return -EINVAL;
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
+    /* The children the last wait reported: their batch is handled. */
+    pollux_children_forget_reported(p);
     int64_t deadline = 0;
     if (timeout_ns > 0) {
         int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);

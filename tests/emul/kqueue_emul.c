@@ -12,6 +12,7 @@
  *       the other level-triggered) and be disabled separately.
  *     - one timerfd per EVFILT_TIMER knote;
  *     - one signalfd for the process, shared by every EVFILT_SIGNAL knote;
+ *     - one pidfd per EVFILT_PROC knote (NOTE_EXIT only);
  *     - an eventfd that is readable while the emulation's own ready queue
  *       is not empty (EVFILT_USER triggers, undelivered edges).
  *
@@ -54,6 +55,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,7 +78,7 @@ _Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &
 
 /* Outer epoll tags: the low byte is the kind, the high 32 bits a
  * generation (timers). */
-enum { TAG_RD = 1, TAG_WR, TAG_EVFD, TAG_TIMER, TAG_SIGNAL };
+enum { TAG_RD = 1, TAG_WR, TAG_EVFD, TAG_TIMER, TAG_SIGNAL, TAG_PROC };
 
 /* A socket error is reported in fflags with EV_EOF. Linux has no way to
  * read it without clearing it (SO_ERROR clears), and clearing would hide
@@ -99,6 +102,7 @@ struct knote {
     int tfd;               /* EVFILT_TIMER: the timerfd, or -1 */
     bool triggered;        /* EVFILT_USER: NOTE_TRIGGER seen, not yet cleared */
     uint64_t hits_seen;    /* EVFILT_SIGNAL: the process's count when last reported */
+    int pfd;               /* EVFILT_PROC: a pidfd in the outer epoll, or -1 */
 
     struct knote *next;    /* kq->others (timer, user) or kq->vnodes list */
     struct knote *qprev, *qnext; /* ready queue */
@@ -553,6 +557,54 @@ static void sig_scan(struct kq *kq)
 }
 
 
+/* ---- EVFILT_PROC ---------------------------------------------------- */
+
+/* NOTE_EXIT through a pidfd, readable once the process has exited; the
+ * status is read without reaping (WNOWAIT), as libkqueue does, so that
+ * the program's waitpid() still gets it. A process that does not exist
+ * is ESRCH. Other NOTE_* flags are accepted and never reported. */
+static int proc_start(struct kq *kq, struct knote *kn)
+{
+    struct epoll_event ev = { .events = EPOLLIN,
+                              .data.u64 = ((uint64_t)kn->gen << 32) | TAG_PROC };
+    int fd;
+
+    if (kn->kev.ident == 0 || kn->kev.ident > INT_MAX)
+        return ESRCH;
+    fd = (int)syscall(SYS_pidfd_open, (pid_t)kn->kev.ident, 0);
+    if (fd < 0)
+        return errno == ENOSYS ? EINVAL : ESRCH;
+    kn->pfd = move_high(fd);
+    if (epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, kn->pfd, &ev) < 0) {
+        int err = errno;
+        emul_sys_close(kn->pfd);
+        kn->pfd = -1;
+        return err;
+    }
+    return 0;
+}
+
+static struct knote *proc_by_gen(struct kq *kq, uint32_t gen)
+{
+    for (struct knote *kn = kq->others; kn; kn = kn->next)
+        if (kn->kev.filter == EVFILT_PROC && kn->gen == gen)
+            return kn;
+    return NULL;
+}
+
+/* The wait status of an exited process (0 when it is not our child). */
+static int64_t proc_status(pid_t pid)
+{
+    siginfo_t info;
+
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid != pid)
+        return 0;
+    if (info.si_code == CLD_EXITED)
+        return (info.si_status & 0xff) << 8;
+    return (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
 /* ---- knote life cycle ----------------------------------------------- */
 
 static void kn_free(struct kq *kq, struct knote *kn)
@@ -572,6 +624,10 @@ static void kn_free(struct kq *kq, struct knote *kn)
         }
         if (kn->kev.filter == EVFILT_SIGNAL)
             sig_del(kn);
+        if (kn->pfd >= 0) {
+            epoll_ctl(kq->obj.fd, EPOLL_CTL_DEL, kn->pfd, NULL);
+            emul_sys_close(kn->pfd);
+        }
         list_remove(&kq->others, kn);
     }
     free(kn);
@@ -595,6 +651,8 @@ static int kn_activate(struct kq *kq, struct knote *kn)
         return 0;
     case EVFILT_SIGNAL:
         return 0; /* sig_scan() queues it when it has news */
+    case EVFILT_PROC:
+        return 0; /* its pidfd in the outer epoll does */
     default: /* EVFILT_USER */
         if (kn->triggered)
             q_push(kq, kn);
@@ -641,6 +699,7 @@ static struct knote *kn_new(struct kq *kq, const struct kevent *kev, unsigned fl
     kn->sdata = kev->data;
     kn->gen = ++kq->next_gen;
     kn->tfd = -1;
+    kn->pfd = -1;
     if (flags & EV_DISABLE)
         kn->status |= KN_DISABLED;
     return kn;
@@ -750,6 +809,11 @@ static int change_other(struct kq *kq, const struct kevent *kev, unsigned flags)
                 free(kn);
                 return err;
             }
+        } else if (kev->filter == EVFILT_PROC) {
+            if ((err = proc_start(kq, kn)) != 0) {
+                free(kn);
+                return err;
+            }
         } else {
             /* A new user knote starts from no fflags, then applies the
              * change's operation; NOTE_TRIGGER may fire it at once. */
@@ -780,6 +844,7 @@ static int apply_change(struct kq *kq, const struct kevent *kev)
     case EVFILT_TIMER:
     case EVFILT_USER:
     case EVFILT_SIGNAL:
+    case EVFILT_PROC:
         return change_other(kq, kev, flags);
     default:
         return EINVAL;
@@ -845,6 +910,11 @@ static void fetch(struct kq *kq, int room)
             break;
         case TAG_TIMER:
             kn = timer_by_gen(kq, (uint32_t)(tag >> 32));
+            if (kn && !(kn->status & KN_DISABLED))
+                q_push(kq, kn);
+            break;
+        case TAG_PROC:
+            kn = proc_by_gen(kq, (uint32_t)(tag >> 32));
             if (kn && !(kn->status & KN_DISABLED))
                 q_push(kq, kn);
             break;
@@ -983,6 +1053,13 @@ static enum verdict kn_event(struct kq *kq, struct knote *kn, struct kevent *ev)
         pthread_mutex_unlock(&sig_lock);
         ev->data = (int64_t)count;
         return count > 0 ? FIRE : SKIP;
+    case EVFILT_PROC:
+        /* FreeBSD: NOTE_EXIT ends the knote (EV_EOF | EV_ONESHOT). */
+        ev->fflags = NOTE_EXIT;
+        ev->data = proc_status((pid_t)kn->kev.ident);
+        ev->flags |= EV_EOF | EV_ONESHOT;
+        kn->kev.flags |= EV_ONESHOT;
+        return FIRE;
     default: /* EVFILT_USER */
         if (!kn->triggered)
             return SKIP;
@@ -1113,6 +1190,8 @@ static int kq_release(struct emul_obj *obj, bool close_fd)
             emul_sys_close(kn->tfd);
         if (kn->kev.filter == EVFILT_SIGNAL)
             sig_del(kn);
+        if (kn->pfd >= 0)
+            emul_sys_close(kn->pfd);
         free(kn);
     }
     free(kq->rd);
