@@ -329,8 +329,8 @@ POLLUX_API int pollux_signal_remove(pollux *p, int signo);
  *   -EEXIST   this poller watches pid already
  *   -EBUSY    another poller of this process watches pid (only one can
  *             reap it)
- *   -ENOTSUP  this system has no way to learn of a child's exit without
- *             reaping other processes (docs/signals.md)
+ *   -EBUSY    also: SIGCHLD is how exits are learnt here and a poller of
+ *             another kind of backend watches it (docs/signals.md)
  *   -EIO      after a failed pollux_after_fork()
  *   -ENOMEM, -EMFILE, ...
  */

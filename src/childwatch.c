@@ -3,10 +3,11 @@
  * docs/signals.md).
  *
  * A watch learns of the exit from a pidfd watched like the poller's other
- * internal descriptors (Linux), or from the backend's own filter
- * (kqueue's EVFILT_PROC). Only then is the child reaped, with
- * waitpid(pid): never any other process, and the status goes into the
- * event. A watch ends with its report; it is forgotten by the next wait,
+ * internal descriptors (Linux), from the backend's own filter (kqueue's
+ * EVFILT_PROC), or elsewhere from SIGCHLD, held through sigwatch.c, after
+ * which every watched pid is asked with waitpid(pid, WNOHANG). Only then
+ * is the child reaped, with waitpid(pid): never any other process, and
+ * the status goes into the event. A watch ends with its report; it is forgotten by the next wait,
  * so that the event stays current while the batch is handled.
  *
  * A pid is watched by one poller of the process at a time: only one can
@@ -22,13 +23,17 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef HAVE_PIDFD_OPEN
+/* POLLUX_NO_PIDFD: the build of tests/emul's /dev/poll, whose systems have
+ * none, takes the SIGCHLD way. */
+#if defined(HAVE_PIDFD_OPEN) && !defined(POLLUX_NO_PIDFD)
+#define USE_PIDFD 1
 #include <sys/syscall.h>
 #endif
 
 #include "changes.h"
 #include "childwatch.h"
 #include "fdtable.h"
+#include "sigwatch.h"
 #include "util.h"
 
 enum { CHILD_FREE = 0, CHILD_WATCHED, CHILD_DUE, CHILD_REPORTED };
@@ -47,6 +52,7 @@ struct pollux_children {
     int live;     /* slots not CHILD_FREE */
     int due;      /* slots CHILD_DUE */
     pid_t owner;  /* the process whose children these are */
+    bool sigchld; /* SIGCHLD held: the way without pidfds */
 };
 
 /* ---- the process's watched pids ------------------------------------- */
@@ -93,7 +99,7 @@ static void give_pid(pid_t pid)
 /* A pidfd for pid, or -errno (-ENOSYS: not this kernel). */
 static int pidfd_for(pid_t pid)
 {
-#ifdef HAVE_PIDFD_OPEN
+#ifdef USE_PIDFD
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     return fd >= 0 ? fd : -errno;
 #else
@@ -118,6 +124,29 @@ static void unwatch_fd(pollux *p, struct childwatch *c)
     c->fd = -1;
 }
 
+/* No pidfd: SIGCHLD, held before the child is first asked (a watch starts
+ * due), so that an exit between the two cannot go unnoticed. 1 or -errno. */
+static int hold_sigchld(pollux *p)
+{
+    struct pollux_children *s = p->children;
+    if (!s->sigchld) {
+        int err = pollux_signals_hold(p, SIGCHLD);
+        if (err < 0)
+            return err;
+        s->sigchld = true;
+    }
+    return 1;
+}
+
+static void unhold_sigchld_if_idle(pollux *p)
+{
+    struct pollux_children *s = p->children;
+    if (s->sigchld && s->live == 0) {
+        pollux_signals_unhold(p, SIGCHLD);
+        s->sigchld = false;
+    }
+}
+
 /*
  * Watch pid's exit in the kernel: 0, 1 when it has exited already (the
  * kernel would not watch a zombie), or -errno. A pidfd where the kernel
@@ -131,7 +160,7 @@ static int watch_exit(pollux *p, struct childwatch *c)
     }
     int fd = pidfd_for(c->pid);
     if (fd == -ENOSYS)
-        return -ENOTSUP; /* docs/signals.md: no way to learn of it here */
+        return hold_sigchld(p);
     if (fd < 0)
         return fd;
     int err = pollux_fdtable_watch_internal(p, fd, FD_CHILD);
@@ -192,6 +221,7 @@ static void drop(pollux *p, struct childwatch *c)
     c->state = CHILD_FREE;
     c->data = NULL;
     s->live--;
+    unhold_sigchld_if_idle(p);
 }
 
 /* 0 when pid is a child of this process, with *exited set when it has
@@ -225,6 +255,7 @@ int pollux_children_add(pollux *p, pid_t pid, void *data)
     err = exited ? 1 : watch_exit(p, c);
     if (err < 0) {
         give_pid(pid);
+        unhold_sigchld_if_idle(p);
         return err;
     }
     c->state = err == 1 ? CHILD_DUE : CHILD_WATCHED;
@@ -271,7 +302,9 @@ bool pollux_children_current(const pollux *p, int pid, uint64_t serial)
 
 bool pollux_children_due(const pollux *p)
 {
-    return p->children != NULL && p->children->due > 0;
+    const struct pollux_children *s = p->children;
+    return s != NULL
+           && (s->due > 0 || (s->sigchld && pollux_signals_held_news(p, SIGCHLD)));
 }
 
 static void mark_due(struct pollux_children *s, struct childwatch *c)
@@ -317,10 +350,22 @@ static int reap(struct childwatch *c, int *status)
     return 0;
 }
 
+/* A SIGCHLD came: any watched child may have exited. */
+static void sigchld_news(pollux *p)
+{
+    struct pollux_children *s = p->children;
+    if (!s->sigchld || !pollux_signals_take_held(p, SIGCHLD))
+        return;
+    for (int i = 0; i < s->size; i++)
+        mark_due(s, &s->w[i]);
+}
+
 int pollux_children_collect(pollux *p, pollux_event *out, int max)
 {
     struct pollux_children *s = p->children;
     int n = 0;
+    if (s != NULL)
+        sigchld_news(p);
     for (int i = 0; s != NULL && s->due > 0 && i < s->size && n < max; i++) {
         struct childwatch *c = &s->w[i];
         int status;
@@ -376,6 +421,7 @@ int pollux_children_rebuild(pollux *p)
     if (s != NULL && s->owner != getpid()) {
         s->due = 0;
         s->owner = getpid();
+        unhold_sigchld_if_idle(p);
     }
     return err;
 }

@@ -208,8 +208,8 @@ POLLUX_API void pollux_free(pollux *p)
     if (p == NULL)
         return;
     pollux_timers_free(p);
-    pollux_signals_free(p); /* restores dispositions and the mask */
     pollux_children_free(p);
+    pollux_signals_free(p); /* restores dispositions and the mask */
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);

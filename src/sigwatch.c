@@ -24,16 +24,19 @@
 #include "wake.h"
 
 struct sigwatch {
-    bool on;
+    bool on;            /* the user's watch (pollux_signal_add) */
+    int holds;          /* the core's own (childwatch.c's SIGCHLD) */
     void *data;
     unsigned long seen; /* sigreg's count when last reported */
     uint64_t pending;   /* the backend's reports not reported yet */
+    unsigned long held_seen; /* the same two for the holders */
+    uint64_t held_pending;
     uint32_t serial;    /* event.serial: bumped by every add of the signal */
 };
 
 struct pollux_signals {
     enum pollux_signal_source source;
-    int count;     /* watched signals */
+    int count;     /* signals watched by the user or held by the core */
     int next;      /* the signal that goes first in the next collection */
     int source_fd; /* the shared source watched, or -1 */
     struct pollux_channel own;
@@ -115,24 +118,55 @@ static int start(pollux *p, struct pollux_signals *s, int signo)
     return err;
 }
 
+static bool active(const struct sigwatch *w)
+{
+    return w->on || w->holds > 0;
+}
+
+/* The kernel side for a signal neither the user nor the core watched. */
+static int activate(pollux *p, int signo)
+{
+    if (p->signals == NULL && (p->signals = signals_new(p)) == NULL)
+        return -ENOMEM;
+    struct pollux_signals *s = p->signals;
+    if (active(&s->w[signo]))
+        return 0;
+    int err = start(p, s, signo);
+    if (err == 0)
+        s->count++;
+    return err;
+}
+
+/* ... and its end, once neither watches it. */
+static void deactivate(pollux *p, int signo)
+{
+    struct pollux_signals *s = p->signals;
+    if (active(&s->w[signo]))
+        return;
+    if (s->source == POLLUX_SIGNAL_SOURCE_BACKEND && p->backend != NULL)
+        p->ops->signal_watch(p->backend, signo, false);
+    if (--s->count == 0)
+        unsubscribe(p, s);
+    pollux_sigreg_release(signo);
+}
+
 int pollux_signals_add(pollux *p, int signo, void *data)
 {
     int err = pollux_sigreg_check(signo);
     if (err < 0)
         return err;
-    if (p->signals == NULL && (p->signals = signals_new(p)) == NULL)
-        return -ENOMEM;
-    struct pollux_signals *s = p->signals;
-    if (s->w[signo].on)
+    if (p->signals != NULL && p->signals->w[signo].on)
         return -EEXIST;
     /* Read before the signal is caught: every delivery from then on counts. */
     unsigned long seen = pollux_sigreg_hits(signo);
-    err = start(p, s, signo);
-    if (err < 0)
+    if ((err = activate(p, signo)) < 0)
         return err;
-    s->w[signo] = (struct sigwatch){ .on = true, .data = data, .seen = seen,
-                                     .serial = pollux_next_serial(s->w[signo].serial) };
-    s->count++;
+    struct sigwatch *w = &p->signals->w[signo];
+    w->on = true;
+    w->data = data;
+    w->seen = seen;
+    w->pending = 0;
+    w->serial = pollux_next_serial(w->serial);
     return 0;
 }
 
@@ -141,21 +175,71 @@ int pollux_signals_remove(pollux *p, int signo)
     struct pollux_signals *s = p->signals;
     if (signo <= 0 || signo >= POLLUX_NSIG || s == NULL || !s->w[signo].on)
         return -ENOENT;
-    if (s->source == POLLUX_SIGNAL_SOURCE_BACKEND && p->backend != NULL)
-        p->ops->signal_watch(p->backend, signo, false);
     /* The serial stays: a later add gets the next one (event_current). */
-    s->w[signo] = (struct sigwatch){ .serial = s->w[signo].serial };
-    if (--s->count == 0)
-        unsubscribe(p, s);
-    pollux_sigreg_release(signo);
+    s->w[signo].on = false;
+    s->w[signo].data = NULL;
+    deactivate(p, signo);
     return 0;
+}
+
+int pollux_signals_hold(pollux *p, int signo)
+{
+    unsigned long seen = pollux_sigreg_hits(signo);
+    bool first = p->signals == NULL || p->signals->w[signo].holds == 0;
+    int err = activate(p, signo);
+    if (err < 0)
+        return err;
+    struct sigwatch *w = &p->signals->w[signo];
+    if (first) {
+        w->held_seen = seen;
+        w->held_pending = 0;
+    }
+    w->holds++;
+    return 0;
+}
+
+void pollux_signals_unhold(pollux *p, int signo)
+{
+    struct pollux_signals *s = p->signals;
+    if (s == NULL || s->w[signo].holds == 0)
+        return;
+    s->w[signo].holds--;
+    deactivate(p, signo);
+}
+
+bool pollux_signals_held_news(const pollux *p, int signo)
+{
+    const struct pollux_signals *s = p->signals;
+    if (s == NULL || s->w[signo].holds == 0)
+        return false;
+    const struct sigwatch *w = &s->w[signo];
+    if (s->source == POLLUX_SIGNAL_SOURCE_BACKEND)
+        return w->held_pending != 0;
+    return pollux_sigreg_hits(signo) != w->held_seen;
+}
+
+bool pollux_signals_take_held(pollux *p, int signo)
+{
+    bool news = pollux_signals_held_news(p, signo);
+    if (news) {
+        struct sigwatch *w = &p->signals->w[signo];
+        w->held_seen = pollux_sigreg_hits(signo);
+        w->held_pending = 0;
+    }
+    return news;
 }
 
 void pollux_signals_free(pollux *p)
 {
-    for (int signo = 1; p->signals != NULL && signo < POLLUX_NSIG; signo++)
-        pollux_signals_remove(p, signo);
-    free(p->signals);
+    struct pollux_signals *s = p->signals;
+    for (int signo = 1; s != NULL && signo < POLLUX_NSIG; signo++) {
+        if (!active(&s->w[signo]))
+            continue;
+        s->w[signo].on = false;
+        s->w[signo].holds = 0;
+        deactivate(p, signo);
+    }
+    free(s);
     p->signals = NULL;
 }
 
@@ -226,8 +310,12 @@ void pollux_signals_fd_ready(pollux *p, int fd)
 void pollux_signals_fired(pollux *p, int signo, uint32_t count)
 {
     struct pollux_signals *s = p->signals;
-    if (s != NULL && signo > 0 && signo < POLLUX_NSIG && s->w[signo].on)
+    if (s == NULL || signo <= 0 || signo >= POLLUX_NSIG)
+        return;
+    if (s->w[signo].on)
         s->w[signo].pending += count;
+    if (s->w[signo].holds > 0)
+        s->w[signo].held_pending += count;
 }
 
 /*
@@ -250,7 +338,7 @@ int pollux_signals_rebuild(pollux *p)
         return subscribe(p, s);
     }
     for (int signo = 1; signo < POLLUX_NSIG && err == 0; signo++)
-        if (s->w[signo].on)
+        if (active(&s->w[signo]))
             err = p->ops->signal_watch(p->backend, signo, true);
     return err;
 }

@@ -18,6 +18,14 @@ int pollux_signals_remove(pollux *p, int signo);
 bool pollux_signals_watching(const pollux *p);
 /* Whether signo's watch is still the one with this serial. */
 bool pollux_signals_current(const pollux *p, int signo, uint64_t serial);
+/* The core's own watch of signo (childwatch.c's SIGCHLD), beside the
+ * user's and reported to nobody: 0 or -errno; and its end. */
+int pollux_signals_hold(pollux *p, int signo);
+void pollux_signals_unhold(pollux *p, int signo);
+/* Whether signo was delivered since the holders last took the news ... */
+bool pollux_signals_held_news(const pollux *p, int signo);
+/* ... and taking them. */
+bool pollux_signals_take_held(pollux *p, int signo);
 /* Remove every watch (pollux_free()). */
 void pollux_signals_free(pollux *p);
 /* True when a watched signal has deliveries to report. */

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -305,6 +306,25 @@ static void two_hundred_children_exiting_at_once_are_all_reported(void **state)
            pollux_backend_name(g_backend), N, reported, rounds);
 }
 
+/* Where SIGCHLD is how exits are learnt (no pidfd: /dev/poll), its
+ * disposition and mask are the program's again once nothing is watched. */
+static void sigchld_is_left_as_it_was_once_no_child_is_watched(void **state)
+{
+    pollux *p = *state;
+    struct sigaction before, after;
+    sigset_t mask;
+    assert_int_equal(sigaction(SIGCHLD, NULL, &before), 0);
+    pid_t pid = spawn_exit(0, false);
+    assert_ret(pollux_child_add(p, pid, NULL), 0);
+    assert_int_equal(wait_child(p, pid).fd, pid);
+    pollux_event ev;
+    assert_int_equal(pollux_wait(p, &ev, 1, 0), 0); /* forgets the reported watch */
+    assert_int_equal(sigaction(SIGCHLD, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, before.sa_handler);
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    assert_int_equal(sigismember(&mask, SIGCHLD), 0);
+}
+
 /* ---- fork ------------------------------------------------------------ */
 
 static int grandchild_side(pollux *p, pid_t sibling)
@@ -377,6 +397,7 @@ int main(int argc, char **argv)
         T(one_child_is_watched_by_one_poller_at_a_time),
         T(child_removed_mid_batch_is_not_current),
         T(two_hundred_children_exiting_at_once_are_all_reported),
+        T(sigchld_is_left_as_it_was_once_no_child_is_watched),
         T(after_fork_drops_the_parents_children_in_the_child),
         T(after_fork_without_fork_keeps_the_child_watches),
     };
