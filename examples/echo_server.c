@@ -63,6 +63,26 @@ static int serve_client(int fd)
     return write(fd, buf, (size_t)n) == n ? 1 : 0;
 }
 
+static void accept_client(pollux *p, int listener)
+{
+    int client = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client >= 0 && pollux_register(p, client, POLLUX_READ, NULL) < 0)
+        close(client);
+}
+
+/* Serve a ready client; returns -1 when it asked the server to stop. */
+static int serve_or_close(pollux *p, int fd)
+{
+    int verdict = serve_client(fd);
+    if (verdict <= 0) {
+        pollux_unregister(p, fd);
+        close(fd);
+    }
+    if (verdict < 0)
+        printf("stop received\n");
+    return verdict < 0 ? -1 : 0;
+}
+
 static int run_server(int listener)
 {
     pollux *p;
@@ -87,21 +107,18 @@ static int run_server(int listener)
             break;
         }
         for (int i = 0; i < n; i++) {
-            int fd = events[i].fd;
-            if (fd == listener) {
-                int client = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (client >= 0 && pollux_register(p, client, POLLUX_READ, NULL) < 0)
-                    close(client);
+            /* Skip what an earlier event of this batch unregistered. */
+            if (!pollux_event_current(p, &events[i]))
                 continue;
-            }
-            int verdict = serve_client(fd);
-            if (verdict <= 0) {
-                pollux_unregister(p, fd);
-                close(fd);
-            }
-            if (verdict < 0) {
-                printf("stop received\n");
-                running = 0;
+            switch (events[i].kind) {
+            case POLLUX_KIND_FD:
+                if (events[i].fd == listener)
+                    accept_client(p, listener);
+                else if (serve_or_close(p, events[i].fd) < 0)
+                    running = 0;
+                break;
+            default: /* no timers and no pollux_wake() in this server */
+                break;
             }
         }
     }

@@ -97,6 +97,58 @@ static void *demo_client(void *arg)
     return NULL;
 }
 
+/* The server's state: its listening socket and its one client. */
+struct server {
+    pollux *p;
+    int sock;
+    int conn;   /* -1 while no client is connected */
+    int active; /* 0 once a client sent "stop" */
+};
+
+static void accept_connection(struct server *s)
+{
+    printf("Accepting connection %d\n", s->sock);
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(s->sock, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (s->conn >= 0) { /* one client at a time, as in the HOWTO */
+        printf("Refusing connection %d: busy\n", fd);
+        close(fd);
+        return;
+    }
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+    printf("Accepted connection %d from %s:%d\n", fd, ip, ntohs(peer.sin_port));
+    s->conn = fd;
+    pollux_register(s->p, s->conn, POLLUX_READ, NULL);
+}
+
+static void read_connection(struct server *s)
+{
+    printf("Reading data %d\n", s->conn);
+    char buf[1024];
+    ssize_t got = read(s->conn, buf, sizeof buf - 1);
+    if (got < 0 && errno == EAGAIN)
+        return;
+    if (got > 0) {
+        buf[got] = '\0';
+        if (strncmp(buf, "stop", 4) == 0) {
+            printf("Stopping server\n");
+            s->active = 0;
+        } else {
+            buf[strcspn(buf, "\r\n")] = '\0';
+            printf("Unknown command: %s\n", buf);
+        }
+        return;
+    }
+    printf("Closing connection %d\n", s->conn);
+    pollux_unregister(s->p, s->conn);
+    close(s->conn);
+    s->conn = -1;
+}
+
 int main(int argc, char **argv)
 {
     int port = 1234, demo = 0;
@@ -159,11 +211,11 @@ int main(int argc, char **argv)
     }
 
     uint64_t expired[TIMERS] = { 0 };
-    int conn = -1;
-    int active = 1, status = 0;
+    struct server srv = { .p = p, .sock = sock, .conn = -1, .active = 1 };
+    int status = 0;
     int64_t timeout = 3 * NS_PER_SEC / scale;
     int64_t started = now_ns();
-    while (active) {
+    while (srv.active) {
         /* Wait up to 3 seconds for a timer or the sockets. */
         pollux_event events[MAX_EVENTS];
         int n = pollux_wait(p, events, MAX_EVENTS, timeout);
@@ -178,49 +230,26 @@ int main(int argc, char **argv)
         printf("Signaled events=%d\n", n);
         for (int i = 0; i < n; i++) {
             pollux_event *ev = &events[i];
-            if (ev->events & POLLUX_TIMER) {
+            /* Skip what an earlier event of this batch unregistered. */
+            if (!pollux_event_current(p, ev))
+                continue;
+            switch (ev->kind) {
+            case POLLUX_KIND_TIMER: {
                 int k = (int)(intptr_t)ev->data;
                 expired[k - 1] += ev->count;
                 /* count > 1 when the loop was late: missed periods are summed. */
                 printf("Timer %d expired %llu times\n", k, (unsigned long long)ev->count);
-            } else if (ev->data == &listener_tag) {
-                printf("Accepting connection %d\n", ev->fd);
-                struct sockaddr_in peer;
-                socklen_t len = sizeof peer;
-                int fd = accept4(sock, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
-                    continue;
-                if (conn >= 0) { /* one client at a time, as in the HOWTO */
-                    printf("Refusing connection %d: busy\n", fd);
-                    close(fd);
-                    continue;
-                }
-                char ip[INET_ADDRSTRLEN];
-                inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
-                printf("Accepted connection %d from %s:%d\n", fd, ip, ntohs(peer.sin_port));
-                conn = fd;
-                pollux_register(p, conn, POLLUX_READ, NULL);
-            } else if (ev->fd == conn) {
-                printf("Reading data %d\n", conn);
-                char buf[1024];
-                ssize_t got = read(conn, buf, sizeof buf - 1);
-                if (got < 0 && errno == EAGAIN)
-                    continue;
-                if (got > 0) {
-                    buf[got] = '\0';
-                    if (strncmp(buf, "stop", 4) == 0) {
-                        printf("Stopping server\n");
-                        active = 0;
-                    } else {
-                        buf[strcspn(buf, "\r\n")] = '\0';
-                        printf("Unknown command: %s\n", buf);
-                    }
-                } else {
-                    printf("Closing connection %d\n", conn);
-                    pollux_unregister(p, conn);
-                    close(conn);
-                    conn = -1;
-                }
+                break;
+            }
+            case POLLUX_KIND_FD:
+                /* A timer id can equal a descriptor number: only FD events get here. */
+                if (ev->data == &listener_tag)
+                    accept_connection(&srv);
+                else if (ev->fd == srv.conn)
+                    read_connection(&srv);
+                break;
+            default: /* no pollux_wake() in this server */
+                break;
             }
         }
         fflush(stdout);
@@ -233,9 +262,9 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < TIMERS; i++)
         pollux_timer_delete(p, timers[i]);
-    if (conn >= 0) {
-        pollux_unregister(p, conn);
-        close(conn);
+    if (srv.conn >= 0) {
+        pollux_unregister(p, srv.conn);
+        close(srv.conn);
     }
     pollux_unregister(p, sock);
     close(sock);

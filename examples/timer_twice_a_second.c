@@ -73,10 +73,16 @@ int main(int argc, char **argv)
             status = 1;
             break;
         }
-        if (n == 1 && (ev.events & POLLUX_TIMER)) {
+        if (n != 1)
+            continue;
+        switch (ev.kind) {
+        case POLLUX_KIND_TIMER:
             printf("Timer expired\n");
             fflush(stdout);
             fired++;
+            break;
+        default: /* only a timer here */
+            break;
         }
     }
 

@@ -328,6 +328,42 @@ static void duration_macros_give_int64_nanoseconds(void **state)
     assert_true(POLLUX_SEC(1 + 1) == INT64_C(2000000000));
 }
 
+/* The layout the header and docs/abi.md promise for 0.2 (soname 1): the
+ * 0.1 members where they were, then kind and serial; 40 bytes on LP64
+ * (4 bytes of padding after kind). A change here is an ABI change. */
+static void event_layout_is_the_documented_one(void **state)
+{
+    (void)state;
+    assert_int_equal(offsetof(pollux_event, fd), 0);
+    assert_int_equal(offsetof(pollux_event, events), 4);
+    assert_int_equal(offsetof(pollux_event, count), 8);
+    assert_int_equal(offsetof(pollux_event, data), 16);
+    assert_int_equal(offsetof(pollux_event, kind), 16 + sizeof(void *));
+    assert_int_equal(sizeof(((pollux_event *)0)->kind), 4);
+    assert_int_equal(sizeof(((pollux_event *)0)->serial), 8);
+    if (sizeof(void *) == 8 && _Alignof(uint64_t) == 8) {
+        assert_int_equal(offsetof(pollux_event, serial), 32);
+        assert_int_equal(sizeof(pollux_event), 40);
+    }
+    assert_int_equal(POLLUX_KIND_FD, 0);
+    assert_int_equal(POLLUX_KIND_TIMER, 1);
+    assert_int_equal(POLLUX_KIND_WAKE, 2);
+}
+
+/* No poller, no event: never current (and no crash). */
+static void event_current_of_null_is_0(void **state)
+{
+    (void)state;
+    pollux_event ev = { .fd = -1, .events = POLLUX_WAKE, .kind = POLLUX_KIND_WAKE, .serial = 1 };
+    assert_int_equal(pollux_event_current(NULL, &ev), 0);
+    assert_int_equal(pollux_event_current(NULL, NULL), 0);
+    pollux *p;
+    assert_ret(pollux_new(&p, POLLUX_BACKEND_AUTO), 0);
+    assert_int_equal(pollux_event_current(p, NULL), 0);
+    assert_int_equal(pollux_event_current(p, &ev), 1);
+    pollux_free(p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
 
 int main(int argc, char **argv)
@@ -354,6 +390,8 @@ int main(int argc, char **argv)
         T(env_unavailable_backend_makes_auto_fail_with_einval),
         T(env_does_not_affect_an_explicit_backend),
         T(null_poller_fails_with_einval),
+        T(event_layout_is_the_documented_one),
+        T(event_current_of_null_is_0),
     };
     return cmocka_run_group_tests_name("api", tests, clear_env, clear_env);
 }

@@ -20,7 +20,11 @@ int main(void)
         return 1;
     pollux_event ev;
     int n = pollux_wait(p, &ev, 1, 1000000000);
-    int ok = n == 1 && ev.fd == fds[0] && (ev.events & POLLUX_READ) && ev.data == fds;
+    int ok = n == 1 && ev.kind == POLLUX_KIND_FD && ev.fd == fds[0] && (ev.events & POLLUX_READ)
+             && ev.data == fds && pollux_event_current(p, &ev) == 1;
+    /* The header's pollux_event and the library's agree: an unregistered
+     * source's event is no longer current. */
+    ok = ok && pollux_unregister(p, fds[0]) == 0 && pollux_event_current(p, &ev) == 0;
     printf("pollux %s on %s: %s\n", pollux_version(),
            pollux_backend_name(pollux_backend_of(p)), ok ? "ok" : "FAILED");
     pollux_free(p);

@@ -385,8 +385,9 @@ static void do_wait(struct run *r, struct input *in)
     if (tracing) {
         note(r, "max %d timeout %lld -> %d", max, (long long)timeout, got);
         for (int i = 0; i < got && i < MAX_WAIT; i++)
-            fprintf(stderr, "      fd %d events 0x%x count %llu data %p\n", ev[i].fd,
-                    ev[i].events, (unsigned long long)ev[i].count, ev[i].data);
+            fprintf(stderr, "      kind %u fd %d events 0x%x count %llu data %p serial %llu\n",
+                    ev[i].kind, ev[i].fd, ev[i].events, (unsigned long long)ev[i].count,
+                    ev[i].data, (unsigned long long)ev[i].serial);
     }
     model_wait(r, ev, max, got, before, after);
     r->trace[r->ntrace - 1].result = got < 0 ? got : 0;
@@ -551,6 +552,9 @@ static void run_op(struct run *r, struct input *in)
     case OP_WAKE: case OP_AFTER_FORK: case OP_FILENO: do_poller_call(r, op); break;
     default: do_limit(r, in);
     }
+    /* Handling a batch can remove the sources of its later events: after
+     * every operation, their pollux_event_current() must follow the model. */
+    model_check_current(r);
 }
 
 /* ---- one execution ---------------------------------------------------- */

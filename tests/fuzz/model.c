@@ -195,7 +195,8 @@ void model_register(struct run *r, int fd, uint32_t events, void *data, int got)
         return;
     for (int i = 0; i < MAX_REGS; i++) {
         if (!r->regs[i].used) {
-            r->regs[i] = (struct reg){ .used = true, .fd = fd, .interest = events, .data = data };
+            r->regs[i] = (struct reg){ .used = true, .fd = fd, .interest = events, .data = data,
+                                       .gen = ++r->next_gen };
             bind_reg(r, &r->regs[i]);
             r->regs[i].foreign = num == NUM_INTERNAL;
             return;
@@ -374,6 +375,21 @@ static short possible(struct run *r, const struct reg *g, const short *before, c
     return rv;
 }
 
+/* Every event of one registration or timer carries the same serial, never
+ * 0 (include/pollux.h); that different ones differ is what
+ * model_check_current() sees. */
+static void check_serial(const struct run *r, const pollux_event *e, uint64_t *seen)
+{
+    if (e->serial == 0)
+        fuzz_fail(r, "event 0x%x for %d (kind %u) has serial 0", e->events, e->fd, e->kind);
+    if (*seen == 0)
+        *seen = e->serial;
+    else if (*seen != e->serial)
+        fuzz_fail(r, "event 0x%x for %d (kind %u): serial %llu, earlier events of the same "
+                  "source had %llu", e->events, e->fd, e->kind, (unsigned long long)e->serial,
+                  (unsigned long long)*seen);
+}
+
 static void check_fd_event(struct run *r, const pollux_event *e, const short *before,
                            const short *after)
 {
@@ -398,6 +414,7 @@ static void check_fd_event(struct run *r, const pollux_event *e, const short *be
     uint32_t ok = justified(possible(r, g, before, after));
     if (bits & ~ok)
         fuzz_fail(r, "fd %d: reported 0x%x but the file can only be 0x%x", e->fd, bits, ok);
+    check_serial(r, e, &g->serial);
     if (g->interest & POLLUX_ONESHOT)
         g->fired = true;
 }
@@ -413,30 +430,47 @@ static void check_timer_event(struct run *r, const pollux_event *e)
     if (e->data != t->data || e->count < 1 || (t->interval == 0 && e->count != 1))
         fuzz_fail(r, "timer %d: count %llu, data %p (created with %p)", e->fd,
                   (unsigned long long)e->count, e->data, t->data);
+    check_serial(r, e, &t->serial);
     t->state = t->interval == 0 ? T_OFF : T_MAYBE;
 }
 
 static void check_wake_event(struct run *r, const pollux_event *e)
 {
-    if (e->fd != -1 || e->data != NULL || e->count != 0)
-        fuzz_fail(r, "wake event with fd %d, data %p, count %llu", e->fd, e->data,
+    if (e->fd != -1 || e->data != NULL || e->count != 0 || e->events != POLLUX_WAKE)
+        fuzz_fail(r, "wake event 0x%x with fd %d, data %p, count %llu", e->events, e->fd, e->data,
                   (unsigned long long)e->count);
+    if (e->serial == 0)
+        fuzz_fail(r, "wake event with serial 0");
     if (!r->wake_pending)
         fuzz_fail(r, "a WAKE event without a pending pollux_wake()");
     r->wake_pending = false;
 }
 
-static int source_kind(const pollux_event *e)
+/*
+ * The kind an event says must match its bits: POLLUX_TIMER exactly for a
+ * timer, POLLUX_WAKE for a wake, neither for a descriptor (0.1 programs
+ * that test the bits see what 0.2 programs switching on kind see).
+ */
+static void check_kind(const struct run *r, const pollux_event *e)
 {
-    return (e->events & POLLUX_WAKE) ? 2 : (e->events & POLLUX_TIMER) ? 1 : 0;
+    uint32_t own = e->events & (POLLUX_TIMER | POLLUX_WAKE);
+    bool ok;
+    switch (e->kind) {
+    case POLLUX_KIND_FD:    ok = own == 0; break;
+    case POLLUX_KIND_TIMER: ok = own == POLLUX_TIMER; break;
+    case POLLUX_KIND_WAKE:  ok = own == POLLUX_WAKE; break;
+    default:                ok = false;
+    }
+    if (!ok)
+        fuzz_fail(r, "event 0x%x for %d has kind %u", e->events, e->fd, e->kind);
 }
 
 static void check_unique(const struct run *r, const pollux_event *ev, int n)
 {
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
-            if (source_kind(&ev[i]) == source_kind(&ev[j])
-                && (source_kind(&ev[i]) == 2 || ev[i].fd == ev[j].fd))
+            if (ev[i].kind == ev[j].kind
+                && (ev[i].kind == POLLUX_KIND_WAKE || ev[i].fd == ev[j].fd))
                 fuzz_fail(r, "source %d reported twice in one call (0x%x, 0x%x)", ev[i].fd,
                           ev[i].events, ev[j].events);
 }
@@ -468,7 +502,7 @@ static void check_complete(struct run *r, const pollux_event *ev, int n, const s
             continue;
         const pollux_event *got = NULL;
         for (int i = 0; i < n; i++)
-            if (ev[i].fd == pre[k].fd && !(ev[i].events & (POLLUX_TIMER | POLLUX_WAKE)))
+            if (ev[i].fd == pre[k].fd && ev[i].kind == POLLUX_KIND_FD)
                 got = &ev[i];
         if (got == NULL)
             fuzz_fail(r, "fd %d is ready (0x%x) but was not reported (%d events, room left)",
@@ -484,6 +518,23 @@ static void check_complete(struct run *r, const pollux_event *ev, int n, const s
         }
     }
     t->complete = true;
+}
+
+/* The batch the caller is handling now, with the model's source of each
+ * event (checked above: it exists). A wait that returns none leaves the
+ * caller's array, and so the batch, as it was. */
+static void keep_batch(struct run *r, const pollux_event *ev, int n)
+{
+    for (int i = 0; i < n; i++) {
+        r->batch[i] = ev[i];
+        if (ev[i].kind == POLLUX_KIND_FD)
+            r->batch_gen[i] = model_reg(r, ev[i].fd)->gen;
+        else if (ev[i].kind == POLLUX_KIND_TIMER)
+            r->batch_gen[i] = model_timer(r, ev[i].fd)->gen;
+        else
+            r->batch_gen[i] = 0;
+    }
+    r->nbatch = n;
 }
 
 void model_wait(struct run *r, const pollux_event *ev, int max, int got, const short *before,
@@ -509,13 +560,15 @@ void model_wait(struct run *r, const pollux_event *ev, int max, int got, const s
         return;
     if (got < 0 || got > max)
         fuzz_fail(r, "pollux_wait returned %d (max_events %d)", got, max);
+    for (int i = 0; i < got; i++)
+        check_kind(r, &ev[i]);
     check_unique(r, ev, got);
     struct reg pre[MAX_REGS];
     memcpy(pre, r->regs, sizeof pre);
     for (int i = 0; i < got; i++) {
-        if (ev[i].events & POLLUX_WAKE)
+        if (ev[i].kind == POLLUX_KIND_WAKE)
             check_wake_event(r, &ev[i]);
-        else if (ev[i].events & POLLUX_TIMER)
+        else if (ev[i].kind == POLLUX_KIND_TIMER)
             check_timer_event(r, &ev[i]);
         else
             check_fd_event(r, &ev[i], before, after);
@@ -524,6 +577,50 @@ void model_wait(struct run *r, const pollux_event *ev, int max, int got, const s
      * emulation's poll(2)) may refuse: nothing is required then. */
     if (got < max && !r->limited)
         check_complete(r, ev, got, pre, before, after, t);
+    if (got > 0)
+        keep_batch(r, ev, got);
+}
+
+/* ---- pollux_event_current -------------------------------------------- */
+
+/* Whether the model still has the source behind event i of the batch. */
+static bool model_current(struct run *r, int i)
+{
+    const pollux_event *e = &r->batch[i];
+    if (e->kind == POLLUX_KIND_FD) {
+        const struct reg *g = model_reg(r, e->fd);
+        return g != NULL && g->gen == r->batch_gen[i];
+    }
+    if (e->kind == POLLUX_KIND_TIMER) {
+        const struct tmr *t = model_timer(r, e->fd);
+        return t != NULL && t->gen == r->batch_gen[i];
+    }
+    return true; /* a wake is always current */
+}
+
+/*
+ * After every operation: an unregister or timer_delete makes the events of
+ * that source not current, and so does a new registration or timer that
+ * took its number or id; modify, settime, a fired ONESHOT and after_fork
+ * keep them current (include/pollux.h). An unknown kind and a NULL poller
+ * or event are never current.
+ */
+void model_check_current(struct run *r)
+{
+    for (int i = 0; i < r->nbatch; i++) {
+        const pollux_event *e = &r->batch[i];
+        int want = model_current(r, i), got = pollux_event_current(r->p, e);
+        if (got != want)
+            fuzz_fail(r, "pollux_event_current is %d for the event 0x%x of %d (kind %u, serial "
+                      "%llu) of the last batch, the model says %d", got, e->events, e->fd,
+                      e->kind, (unsigned long long)e->serial, want);
+        pollux_event unknown = *e;
+        unknown.kind = 0xffff;
+        if (pollux_event_current(r->p, &unknown) != 0 || pollux_event_current(NULL, e) != 0)
+            fuzz_fail(r, "pollux_event_current is not 0 for an unknown kind or a NULL poller");
+    }
+    if (pollux_event_current(r->p, NULL) != 0)
+        fuzz_fail(r, "pollux_event_current(p, NULL) is not 0");
 }
 
 /* ---- pollux_fileno --------------------------------------------------- */
@@ -620,7 +717,8 @@ void model_timer_create(struct run *r, int clockid, void *data, int got)
         fuzz_fail(r, "pollux_timer_create returned %d, not a new id", got);
     for (int i = 0; i < MAX_TIMERS; i++) {
         if (!r->timers[i].live) {
-            r->timers[i] = (struct tmr){ .live = true, .id = got, .clockid = clockid, .data = data };
+            r->timers[i] = (struct tmr){ .live = true, .id = got, .clockid = clockid, .data = data,
+                                         .gen = ++r->next_gen };
             return;
         }
     }

@@ -52,6 +52,8 @@ struct reg {
     int obj;  /* the object the number named at register/modify, or -1 */
     int bind; /* the slot binding at that moment, or -1 */
     bool foreign; /* made on a number the kqueue implementation opened (model_register) */
+    int gen;         /* which registration this is: new at every successful register */
+    uint64_t serial; /* event.serial of its events, 0 until the first one */
 };
 
 enum timer_state { T_OFF, T_DUE, T_MAYBE, T_NEVER };
@@ -63,6 +65,8 @@ struct tmr {
     void *data;
     enum timer_state state;
     int64_t interval;
+    int gen;         /* which timer this is: new at every successful create */
+    uint64_t serial; /* event.serial of its events, 0 until the first one */
 };
 
 /* A file libkqueue may go on watching under a number (see model_closing). */
@@ -98,6 +102,13 @@ struct run {
     int next_bind;
     struct reg regs[MAX_REGS];
     struct tmr timers[MAX_TIMERS];
+    int next_gen;
+    /* The events of the last wait that returned some, and the model's
+     * registration or timer (gen) behind each: pollux_event_current() is
+     * checked on them after every operation (model_check_current). */
+    pollux_event batch[MAX_WAIT];
+    int batch_gen[MAX_WAIT];
+    int nbatch;
     struct trace_entry trace[MAX_OPS];
     int ntrace;
 };
@@ -135,6 +146,10 @@ void model_timer_gettime(struct run *r, int id, bool want_remaining, int64_t rem
                          bool want_interval, int64_t interval, int got);
 void model_timer_delete(struct run *r, int id, int got);
 struct tmr *model_timer(struct run *r, int id);
+
+/* pollux_event_current() on every event of the last batch must say
+ * whether the model still has the registration or timer behind it. */
+void model_check_current(struct run *r);
 
 /* poll(2) revents of every slot's number (0 for a closed one). */
 void model_probe(const struct run *r, short *out);

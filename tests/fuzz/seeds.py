@@ -119,6 +119,15 @@ CORPUS = {
     "small-max-events": seq(2, reg(UA, W), reg(UB, W), reg(0x0a, W), reg(0x0b, W), reg(EFD, W),
                             reg(PIPE_W, W), wait(1), wait(1), wait(2), wait(3), wait(1), wait()),
     "dup-keeps-file": seq(0, reg(UA, W), dup(UA), unreg(UA), close(UA), wait(), wait()),
+    # Sources removed while their events are being handled: unregister, close and the
+    # number reused, a timer deleted and its id reused, modify, settime and after_fork
+    # (pollux_event_current is checked after every operation).
+    "stale-mid-batch": seq(0, tcreate(MONO, 1), tcreate(MONO, 2), tset(0, TPAST, I0, ABS),
+                           tset(1, TPAST, I0, ABS), reg(UA, W), reg(UB, W), reg(EFD, W, 0, 3), wait(),
+                           unreg(UA), tdel(0), close(UA), reuse(1), reg(UA, W, 0, 4), tcreate(MONO, 5),
+                           mod(UB, R | W), tset(1, T1H), call("after_fork"), mod(EFD, W | ONESHOT),
+                           wait(), unreg(UB), reg(UB, W, 0, 6), tset(0, TPAST, I0, ABS), wait(1),
+                           tdel(0), wait()),
 }
 
 # Reproducers of the defects listed in the issue: they fail until fixed.
@@ -206,6 +215,8 @@ def write(directory, table):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1].startswith("-")):
+        sys.exit("usage: tests/fuzz/seeds.py [directory, default tests/fuzz]\n" + __doc__)
     root = sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz"
     write(os.path.join(root, "corpus"), CORPUS)
     write(os.path.join(root, "regressions"), REGRESSIONS)
