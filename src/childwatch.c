@@ -91,6 +91,11 @@ static void give_pid(pid_t pid)
             break;
         }
     }
+    if (taken_count == 0) {
+        free(taken);
+        taken = NULL;
+        taken_size = 0;
+    }
     pthread_mutex_unlock(&lock);
 }
 
