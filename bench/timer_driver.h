@@ -47,6 +47,6 @@ extern uint64_t bench_timer_fired;
 /* The drivers compiled into this build, NULL-terminated, pollux first. */
 extern const struct timer_driver *const bench_timer_drivers[];
 
-extern const struct timer_driver timer_pollux, timer_libev, timer_libevent, timer_libuv;
+extern const struct timer_driver timer_pollux, timer_pollux_looptime, timer_libev, timer_libevent, timer_libuv;
 
 #endif

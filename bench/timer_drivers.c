@@ -11,6 +11,7 @@ uint64_t bench_timer_fired;
 
 const struct timer_driver *const bench_timer_drivers[] = {
     &timer_pollux,
+    &timer_pollux_looptime,
 #ifdef BENCH_HAVE_LIBEV
     &timer_libev,
 #endif

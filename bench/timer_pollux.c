@@ -2,6 +2,8 @@
  * timer_pollux.c - pollux timers: pollux_timer_create, then
  * pollux_timer_settime(p, id, ns, 0, 0) (relative, one-shot) to arm and to
  * reset, settime 0 to cancel; pollux_wait() with a batch of events.
+ * "pollux-looptime" is the same with POLLUX_TIMER_LOOPTIME: relative times
+ * count from the last wait, as libev's and libuv's do, with no clock read.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -57,6 +59,13 @@ static int arm(void *state, int i, int64_t ns)
     return pollux_timer_settime(s->p, s->ids[i], ns, 0, 0);
 }
 
+static int arm_looptime(void *state, int i, int64_t ns)
+{
+    struct state *s = state;
+
+    return pollux_timer_settime(s->p, s->ids[i], ns, 0, POLLUX_TIMER_LOOPTIME);
+}
+
 static int cancel(void *state, int i)
 {
     struct state *s = state;
@@ -95,4 +104,9 @@ static size_t struct_size(void)
 const struct timer_driver timer_pollux = {
     "pollux", "nothing: the timer lives in the poller (an int id is the handle)",
     setup, create, arm, arm, cancel, run, teardown, struct_size,
+};
+
+const struct timer_driver timer_pollux_looptime = {
+    "pollux-looptime", "nothing: the timer lives in the poller (an int id is the handle)",
+    setup, create, arm_looptime, arm_looptime, cancel, run, teardown, struct_size,
 };

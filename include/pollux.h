@@ -85,6 +85,12 @@ typedef enum pollux_backend {
 /* Flag for pollux_timer_settime(): initial_ns is an absolute time on the
  * timer's clock. */
 #define POLLUX_TIMER_ABSTIME 0x1u
+/* Flag for pollux_timer_settime(): a relative initial_ns counts from the
+ * loop time, the moment the last pollux_wait() read the clock, instead of
+ * from the call: no clock reading per call, but the timer may fire up to
+ * the time since that wait earlier than initial_ns after the call (never
+ * before loop time + initial_ns). No effect with POLLUX_TIMER_ABSTIME. */
+#define POLLUX_TIMER_LOOPTIME 0x2u
 
 /* What produced an event: dispatch on event.kind, never on event.fd alone
  * (a timer id and a descriptor can have the same number). */
@@ -262,6 +268,8 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data);
  * on the timer's clock with POLLUX_TIMER_ABSTIME. interval_ns == 0 is
  * one-shot. Re-arming discards pending expirations, so calling it again
  * is the way to reset a timer (an idle timeout pushed back on activity).
+ * POLLUX_TIMER_LOOPTIME counts a relative initial_ns from the loop time
+ * (see above), which saves a clock reading on every reset.
  * Returns 0, or -ENOENT (no such timer), -EINVAL (negative values, unknown
  * flags; the old setting is kept).
  */

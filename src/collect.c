@@ -292,7 +292,7 @@ int pollux_collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     }
     if (!own_first)
         n += collect_own(p, out + n, max - n);
-    /* Only pollers with timers or always-ready files get here. */
+    /* Only pollers with timers, always-ready files, signals or children get here. */
     pollux_timers_arm_sources(p); /* for pollux_fileno() users that never block */
     pollux_sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
     /* Turns alternate: after leading, the core's sources follow; after

@@ -1,7 +1,7 @@
 /*
  * heap.c - see heap.h. Four children per node halve the depth of a binary
- * heap, and the children share a cache line, which is what matters at a
- * million timers.
+ * heap, and the children's deadlines share a cache line, which is what
+ * matters at a million timers.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -11,107 +11,62 @@
 #include "heap.h"
 #include "util.h"
 
-#define ARITY 4
-
 void pollux_heap_init(struct pollux_heap *h)
 {
-    h->nodes = NULL;
-    h->count = h->size = 0;
+    h->deadlines = NULL;
+    h->ids = NULL;
+    h->count = h->deadlines_size = h->ids_size = 0;
     h->position_of = NULL;
     h->position_size = 0;
 }
 
 void pollux_heap_free(struct pollux_heap *h)
 {
-    free(h->nodes);
+    free(h->deadlines);
+    free(h->ids);
     free(h->position_of);
     pollux_heap_init(h);
 }
 
-bool pollux_heap_contains(const struct pollux_heap *h, int id)
+int pollux_heap_grow(struct pollux_heap *h, int id)
 {
-    return id < h->position_size && h->position_of[id] >= 0;
-}
-
-static void place(struct pollux_heap *h, int i, struct pollux_heap_node node)
-{
-    h->nodes[i] = node;
-    h->position_of[node.id] = i;
-}
-
-static void sift_up(struct pollux_heap *h, int i)
-{
-    struct pollux_heap_node node = h->nodes[i];
-    while (i > 0) {
-        int parent = (i - 1) / ARITY;
-        if (h->nodes[parent].deadline <= node.deadline)
-            break;
-        place(h, i, h->nodes[parent]);
-        i = parent;
-    }
-    place(h, i, node);
-}
-
-static void sift_down(struct pollux_heap *h, int i)
-{
-    struct pollux_heap_node node = h->nodes[i];
-    for (;;) {
-        int first = i * ARITY + 1;
-        if (first >= h->count)
-            break;
-        int last = first + ARITY < h->count ? first + ARITY : h->count;
-        int least = first;
-        for (int c = first + 1; c < last; c++)
-            if (h->nodes[c].deadline < h->nodes[least].deadline)
-                least = c;
-        if (node.deadline <= h->nodes[least].deadline)
-            break;
-        place(h, i, h->nodes[least]);
-        i = least;
-    }
-    place(h, i, node);
-}
-
-int pollux_heap_reserve(struct pollux_heap *h, int id)
-{
-    int err = pollux_grow_array((void **)&h->nodes, &h->size, h->count + 1, sizeof *h->nodes);
+    int err = pollux_grow_array_uninit((void **)&h->deadlines, &h->deadlines_size, h->count + 1,
+                                       sizeof *h->deadlines);
+    if (err == 0)
+        err = pollux_grow_array_uninit((void **)&h->ids, &h->ids_size, h->count + 1, sizeof *h->ids);
     return err < 0 ? err : pollux_grow_index(&h->position_of, &h->position_size, id + 1);
-}
-
-int pollux_heap_set(struct pollux_heap *h, int id, int64_t deadline)
-{
-    if (pollux_heap_contains(h, id)) {
-        int i = h->position_of[id];
-        int64_t old = h->nodes[i].deadline;
-        h->nodes[i].deadline = deadline;
-        if (deadline < old)
-            sift_up(h, i);
-        else
-            sift_down(h, i);
-        return 0;
-    }
-    int err = pollux_heap_reserve(h, id);
-    if (err < 0)
-        return err;
-    int i = h->count++;
-    h->nodes[i] = (struct pollux_heap_node){ .deadline = deadline, .id = id };
-    sift_up(h, i);
-    return 0;
 }
 
 void pollux_heap_remove(struct pollux_heap *h, int id)
 {
-    if (!pollux_heap_contains(h, id))
-        return;
     int i = h->position_of[id];
     h->position_of[id] = -1;
     int last = --h->count;
-    if (i == last)
+    if (i != last)
+        pollux_heap_fix(h, i, h->deadlines[last], h->ids[last]);
+}
+
+/*
+ * Remove the earliest node. The last node, which takes its place, is
+ * usually among the latest, so instead of sifting it down from the top
+ * (two compares per level: the children, then it), the hole goes down
+ * to a leaf along the least children and the last node sifts up from
+ * there, which is usually at once.
+ */
+void pollux_heap_pop(struct pollux_heap *h)
+{
+    h->position_of[h->ids[0]] = -1;
+    int last = --h->count;
+    if (last == 0)
         return;
-    struct pollux_heap_node moved = h->nodes[last];
-    place(h, i, moved);
-    if (i > 0 && h->nodes[(i - 1) / ARITY].deadline > moved.deadline)
-        sift_up(h, i);
-    else
-        sift_down(h, i);
+    int i = 0;
+    for (;;) {
+        int first = i * POLLUX_HEAP_ARITY + 1;
+        if (first >= last)
+            break;
+        int least = pollux_heap_least_child(h->deadlines, first, last);
+        pollux_heap_place(h, i, h->deadlines[least], h->ids[least]);
+        i = least;
+    }
+    pollux_heap_sift_up(h, i, h->deadlines[last], h->ids[last]);
 }

@@ -10,32 +10,137 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct pollux_heap_node {
-    int64_t deadline;
-    int id;
-};
-
+/* Deadlines and ids in two parallel arrays: a sift compares deadlines
+ * only, so four siblings are 32 contiguous bytes, and a pair costs 12
+ * bytes instead of a padded 16-byte struct. */
 struct pollux_heap {
-    struct pollux_heap_node *nodes;
+    int64_t *deadlines;
+    int *ids;
     int count;
-    int size;
-    int *position_of; /* indexed by id: index in nodes, or -1 */
+    int deadlines_size, ids_size;
+    int *position_of; /* indexed by id: index in the arrays, or -1 */
     int position_size;
 };
 
 void pollux_heap_init(struct pollux_heap *h);
 void pollux_heap_free(struct pollux_heap *h);
-bool pollux_heap_contains(const struct pollux_heap *h, int id);
+int pollux_heap_grow(struct pollux_heap *h, int id);
 /* Room for one more node and for id's position: -ENOMEM or 0. After it,
- * pollux_heap_set() of id cannot fail. */
-int  pollux_heap_reserve(struct pollux_heap *h, int id);
-/* Insert id, or move it if it is already in: -ENOMEM or 0. */
-int  pollux_heap_set(struct pollux_heap *h, int id, int64_t deadline);
-void pollux_heap_remove(struct pollux_heap *h, int id);
-/* The earliest node; the heap must not be empty. */
-static inline const struct pollux_heap_node *pollux_heap_top(const struct pollux_heap *h)
+ * pollux_heap_insert() of id cannot fail. */
+static inline int pollux_heap_reserve(struct pollux_heap *h, int id)
 {
-    return &h->nodes[0];
+    if (h->count < h->deadlines_size && h->count < h->ids_size && id < h->position_size)
+        return 0; /* the common case, kept inline */
+    return pollux_heap_grow(h, id);
+}
+/* The sifts are inline: a reset or an expiry is then one function with no
+ * call and no spill in its hot path. */
+#define POLLUX_HEAP_ARITY 4
+
+static inline void pollux_heap_place(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    h->deadlines[i] = deadline;
+    h->ids[i] = id;
+    h->position_of[id] = i;
+}
+
+/* Move the hole at i up until deadline fits; place (deadline, id) there. */
+static inline void pollux_heap_sift_up(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    while (i > 0) {
+        int parent = (i - 1) / POLLUX_HEAP_ARITY;
+        if (h->deadlines[parent] <= deadline)
+            break;
+        pollux_heap_place(h, i, h->deadlines[parent], h->ids[parent]);
+        i = parent;
+    }
+    pollux_heap_place(h, i, deadline, id);
+}
+
+/* The index of the earliest of the children first .. first+POLLUX_HEAP_ARITY-1. */
+static inline int pollux_heap_least_child(const int64_t *d, int first, int count)
+{
+    if (first + POLLUX_HEAP_ARITY <= count) {
+        /* A full family, the common case: a tournament of 3 compares. */
+        int a = d[first + 1] < d[first] ? first + 1 : first;
+        int b = d[first + 3] < d[first + 2] ? first + 3 : first + 2;
+        return d[b] < d[a] ? b : a;
+    }
+    int least = first;
+    for (int c = first + 1; c < count; c++)
+        if (d[c] < d[least])
+            least = c;
+    return least;
+}
+
+/* Move the hole at i down until deadline fits; place (deadline, id) there. */
+static inline void pollux_heap_sift_down(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    for (;;) {
+        int first = i * POLLUX_HEAP_ARITY + 1;
+        if (first >= h->count)
+            break;
+        int least = pollux_heap_least_child(h->deadlines, first, h->count);
+        if (deadline <= h->deadlines[least])
+            break;
+        pollux_heap_place(h, i, h->deadlines[least], h->ids[least]);
+        i = least;
+    }
+    pollux_heap_place(h, i, deadline, id);
+}
+
+/* (deadline, id) goes to slot i, whose old content is gone: up or down. */
+static inline void pollux_heap_fix(struct pollux_heap *h, int i, int64_t deadline, int id)
+{
+    if (i > 0 && h->deadlines[(i - 1) / POLLUX_HEAP_ARITY] > deadline)
+        pollux_heap_sift_up(h, i, deadline, id);
+    else
+        pollux_heap_sift_down(h, i, deadline, id);
+}
+
+/* Insert id, which is not in the heap, after pollux_heap_reserve(). */
+static inline void pollux_heap_insert(struct pollux_heap *h, int id, int64_t deadline)
+{
+    pollux_heap_sift_up(h, h->count++, deadline, id);
+}
+
+/* Change the deadline of id, which is in the heap, in place: a sift up or
+ * down from its slot, no removal. */
+static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
+{
+    int i = h->position_of[id];
+    if (deadline < h->deadlines[i]) {
+        pollux_heap_sift_up(h, i, deadline, id);
+        return;
+    }
+    /* Later than before (a keepalive reset): only the children can be out
+     * of order. Most nodes of a 4-ary heap are leaves, or stay before
+     * their children: then only the deadline changes. */
+    int first = i * POLLUX_HEAP_ARITY + 1;
+    if (first >= h->count
+        || deadline <= h->deadlines[pollux_heap_least_child(h->deadlines, first, h->count)])
+        h->deadlines[i] = deadline;
+    else
+        pollux_heap_sift_down(h, i, deadline, id);
+}
+
+/* Remove id, which is in the heap. */
+void pollux_heap_remove(struct pollux_heap *h, int id);
+/* Remove the earliest node; the heap must not be empty. */
+void pollux_heap_pop(struct pollux_heap *h);
+/* The earliest node; the heap must not be empty. */
+static inline int64_t pollux_heap_top_deadline(const struct pollux_heap *h)
+{
+    return h->deadlines[0];
+}
+static inline int pollux_heap_top_id(const struct pollux_heap *h)
+{
+    return h->ids[0];
+}
+/* The deadline of id, which must be in the heap. */
+static inline int64_t pollux_heap_deadline_of(const struct pollux_heap *h, int id)
+{
+    return h->deadlines[h->position_of[id]];
 }
 
 #endif

@@ -5,7 +5,8 @@
  * million timers cost no descriptors and O(log n) per add, cancel and
  * expiry. The earliest deadline of each heap arms one kernel timer source
  * (timer_source.h, a timerfd on Linux) that the backend watches; without
- * one, the wait's timeout is shortened instead. Expired timers wait on a
+ * one, and for the monotonic heap until pollux_fileno() is asked for, the
+ * wait's timeout is shortened instead (by_timeout()). Expired timers wait on a
  * FIFO "due" list until pollux_wait() has room to report them, which keeps
  * deadline order and lets timers share max_events fairly with I/O.
  * docs/timers.md explains the design.
@@ -42,17 +43,22 @@ enum { QUEUE_MONOTONIC, QUEUE_BOOTTIME, QUEUE_REALTIME, QUEUE_COUNT };
 struct clock_queue {
     clockid_t clock;
     struct pollux_heap heap;
+    int64_t now;            /* the clock as the last expiry read it */
+    bool loop_time_used;    /* a POLLUX_TIMER_LOOPTIME timer used now: keep it fresh */
     int source_fd;          /* kernel timer source, -1 until needed */
     bool source_failed;     /* cannot be opened here: bound the timeout instead */
     int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
 };
 
+/* 40 bytes: the deadline lives only in the heap, and a deleted timer's
+ * due_next links the free list, so that a timer costs 40 + 12 (its heap
+ * pair) + 4 (its heap position) bytes. */
 struct timer {
-    int64_t deadline;     /* next expiration on its queue's clock, when armed */
     int64_t interval;     /* 0: one-shot */
     uint64_t pending;     /* expirations not reported yet; > 0 iff on the due list */
     void *data;
-    int due_prev, due_next; /* links of the due list, -1 at its ends */
+    int due_prev, due_next; /* links of the due list, -1 at its ends; when
+                             * deleted, due_next is the next free id */
     /* event.serial: the id's generation, bumped by every create that
      * hands the id out and kept by delete, so that an event of a deleted
      * timer is told from one of the timer that reuses its id. */
@@ -66,9 +72,7 @@ struct pollux_timers {
     struct timer *timers;
     int timers_size;
     int ids_used;          /* ids 0 .. ids_used-1 have been handed out */
-    int *free_ids;         /* deleted ids, reused first */
-    int free_count;
-    int free_size;
+    int free_first;        /* the last deleted id, reused first; -1: none */
 
     struct clock_queue queues[QUEUE_COUNT];
 
@@ -80,7 +84,7 @@ static struct pollux_timers *wheel_new(void)
     struct pollux_timers *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    w->due_first = w->due_last = -1;
+    w->due_first = w->due_last = w->free_first = -1;
     static const clockid_t clocks[QUEUE_COUNT] = {
         [QUEUE_MONOTONIC] = CLOCK_MONOTONIC,
 #ifdef CLOCK_BOOTTIME
@@ -119,7 +123,6 @@ void pollux_timers_free(pollux *p)
     for (int q = 0; q < QUEUE_COUNT; q++)
         pollux_heap_free(&w->queues[q].heap);
     free(w->timers);
-    free(w->free_ids);
     free(w);
     p->timers = NULL;
 }
@@ -180,19 +183,21 @@ static void due_unlink(struct pollux_timers *w, int id)
 static void expire_queue(struct pollux_timers *w, int q)
 {
     struct clock_queue *cq = &w->queues[q];
-    if (cq->heap.count == 0)
+    if (cq->heap.count == 0 && !cq->loop_time_used)
         return;
     int64_t now = pollux_clock_now_ns(cq->clock);
-    while (cq->heap.count > 0 && pollux_heap_top(&cq->heap)->deadline <= now) {
-        int id = pollux_heap_top(&cq->heap)->id;
+    cq->now = now;
+    int64_t deadline;
+    while (cq->heap.count > 0 && (deadline = pollux_heap_top_deadline(&cq->heap)) <= now) {
+        int id = pollux_heap_top_id(&cq->heap);
         struct timer *t = &w->timers[id];
         uint64_t expirations = 1;
         if (t->interval > 0) {
             /* Missed periods are summed, as timerfd's read() does. */
-            t->deadline = next_period(t->deadline, t->interval, now, &expirations);
-            pollux_heap_set(&cq->heap, id, t->deadline); /* moves it: no allocation */
+            deadline = next_period(deadline, t->interval, now, &expirations);
+            pollux_heap_update(&cq->heap, id, deadline);
         } else {
-            pollux_heap_remove(&cq->heap, id);
+            pollux_heap_pop(&cq->heap);
             t->queue = -1;
         }
         if (t->pending == 0)
@@ -277,6 +282,20 @@ static int arm_source(pollux *p, int q, int64_t deadline)
 }
 
 /*
+ * The monotonic queue needs no timerfd while nobody polls pollux_fileno():
+ * the wait's own timeout (ns-precise with epoll_pwait2, ppoll, pselect)
+ * ends it, so a wake-up is one syscall instead of three (the wait, the
+ * timerfd's read and its re-arm). Boot-time and wall-clock deadlines keep
+ * their timerfd: a timeout neither counts suspended time nor notices the
+ * wall clock being set. Once a source is open it stays in use.
+ */
+static bool by_timeout(const pollux *p, int q)
+{
+    return q == QUEUE_MONOTONIC && p->timers->queues[q].source_fd < 0 && !p->nested
+           && p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMERFD;
+}
+
+/*
  * Arm each kernel source to its queue's earliest deadline. A source set
  * earlier than needed is left alone: it wakes the wait once, the queue
  * finds nothing due, and the source is set right. That keeps cancelling
@@ -289,12 +308,12 @@ static int arm_queue(pollux *p, int q)
     struct clock_queue *cq = &p->timers->queues[q];
     if (cq->heap.count == 0)
         return 1;
-    if (p->backend == NULL)
-        return 0; /* a failed pollux_after_fork: nothing to arm */
+    if (p->backend == NULL || by_timeout(p, q))
+        return 0; /* a failed pollux_after_fork, or the wait's timeout covers it */
     int err = ensure_source(p, cq);
     if (err < 0)
         return err == -ENOTSUP ? 0 : err;
-    int64_t deadline = pollux_heap_top(&cq->heap)->deadline;
+    int64_t deadline = pollux_heap_top_deadline(&cq->heap);
     if (deadline >= cq->armed_deadline)
         return 1;
     err = arm_source(p, q, deadline);
@@ -352,8 +371,9 @@ int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns)
         bool covered = arm_queue(p, q) > 0;
         if (covered && (q != QUEUE_REALTIME || notices_clock_set(p)))
             continue;
-        int64_t deadline = pollux_heap_top(&cq->heap)->deadline;
-        int64_t left = deadline - pollux_clock_now_ns(cq->clock);
+        /* The clock as pollux_timers_due() read it just before: an older
+         * reading only makes the wait end later, never early. */
+        int64_t left = pollux_heap_top_deadline(&cq->heap) - cq->now;
         if (left < 0)
             left = 0;
         if (q == QUEUE_REALTIME && left > WALL_CLOCK_RECHECK_NS)
@@ -424,11 +444,17 @@ static int queue_of_clock(int clockid)
 
 static int new_id(struct pollux_timers *w)
 {
-    if (w->free_count > 0)
-        return w->free_ids[--w->free_count];
+    if (w->free_first >= 0) {
+        int id = w->free_first;
+        w->free_first = w->timers[id].due_next;
+        return id;
+    }
     if (w->ids_used == INT_MAX)
         return -ENOMEM;
-    if (pollux_grow_array((void **)&w->timers, &w->timers_size, w->ids_used + 1, sizeof *w->timers) < 0)
+    /* create() initialises every field of the new slot. */
+    if (w->ids_used >= w->timers_size
+        && pollux_grow_array_uninit((void **)&w->timers, &w->timers_size, w->ids_used + 1,
+                                    sizeof *w->timers) < 0)
         return -ENOMEM;
     return w->ids_used++;
 }
@@ -443,9 +469,6 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     if (p->timers == NULL && (p->timers = wheel_new()) == NULL)
         return -ENOMEM;
     struct pollux_timers *w = p->timers;
-    /* The free list must be able to take the id back on delete. */
-    if (pollux_grow_array((void **)&w->free_ids, &w->free_size, w->ids_used + 1, sizeof *w->free_ids) < 0)
-        return -ENOMEM;
     int id = new_id(w);
     if (id < 0)
         return id;
@@ -461,14 +484,42 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     return id;
 }
 
+/* Re-arming or deleting drops what was pending. */
+static void drop_pending(struct pollux_timers *w, int id, struct timer *t)
+{
+    if (t->pending > 0)
+        due_unlink(w, id);
+    t->pending = 0;
+}
+
+/* Where a relative time counts from: now, or with POLLUX_TIMER_LOOPTIME the
+ * clock as the last pollux_wait() read it (no clock reading here). Before
+ * any wait has read it, the first such call reads it, and from then on
+ * every wait does. */
+static int64_t start_of(struct clock_queue *cq, unsigned flags)
+{
+    if (!(flags & POLLUX_TIMER_LOOPTIME))
+        return pollux_clock_now_ns(cq->clock);
+    if (!cq->loop_time_used) {
+        cq->now = pollux_clock_now_ns(cq->clock);
+        cq->loop_time_used = true;
+    }
+    return cq->now;
+}
+
+/* The queue a relative time is measured on: relative wall-clock time
+ * ignores clock changes, so it counts on the monotonic queue. */
+static int relative_queue(const struct timer *t)
+{
+    return t->clock_queue == QUEUE_REALTIME ? QUEUE_MONOTONIC : t->clock_queue;
+}
+
 static void disarm(struct pollux_timers *w, int id, struct timer *t)
 {
     if (t->queue >= 0)
         pollux_heap_remove(&w->queues[t->queue].heap, id);
     t->queue = -1;
-    if (t->pending > 0)
-        due_unlink(w, id); /* re-arming or deleting drops what was pending */
-    t->pending = 0;
+    drop_pending(w, id, t);
 }
 
 POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
@@ -477,32 +528,43 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     struct timer *t = lookup(p, timer);
     if (t == NULL)
         return p == NULL ? -EINVAL : -ENOENT;
-    if (initial_ns < 0 || interval_ns < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
+    if (initial_ns < 0 || interval_ns < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
         return -EINVAL;
     struct pollux_timers *w = p->timers;
-    int q = t->clock_queue;
-    if (!(flags & POLLUX_TIMER_ABSTIME) && q == QUEUE_REALTIME)
-        q = QUEUE_MONOTONIC; /* relative wall-clock time ignores clock changes */
-    /* Only then change anything: out of memory keeps the old setting. */
-    if (initial_ns != 0) {
-        int err = pollux_heap_reserve(&w->queues[q].heap, timer);
+    if (initial_ns == 0) {
+        disarm(w, timer, t);
+        t->interval = interval_ns;
+        return 0;
+    }
+    int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : relative_queue(t);
+    struct clock_queue *cq = &w->queues[q];
+    /* A timer armed on the same queue keeps its heap node and only has its
+     * deadline changed in place (a reset). Otherwise make room first: out
+     * of memory keeps the old setting. */
+    bool reset = t->queue == q;
+    if (!reset) {
+        int err = pollux_heap_reserve(&cq->heap, timer);
         if (err < 0)
             return err;
+        disarm(w, timer, t);
+    } else if (t->pending > 0) {
+        drop_pending(w, timer, t);
     }
-    disarm(w, timer, t);
     t->interval = interval_ns;
-    if (initial_ns == 0)
-        return 0;
-
     int64_t deadline = initial_ns;
     if (!(flags & POLLUX_TIMER_ABSTIME))
-        deadline = add_saturated(pollux_clock_now_ns(w->queues[q].clock), initial_ns);
-    pollux_heap_set(&w->queues[q].heap, timer, deadline); /* reserved: cannot fail */
-    t->deadline = deadline;
+        deadline = add_saturated(start_of(cq, flags), initial_ns);
+    /* A timer moved later cannot need the source earlier (a keepalive). */
+    bool later = reset && deadline >= pollux_heap_deadline_of(&cq->heap, timer);
+    if (reset)
+        pollux_heap_update(&cq->heap, timer, deadline);
+    else
+        pollux_heap_insert(&cq->heap, timer, deadline);
     t->queue = (int8_t)q;
     /* Without a source now (out of descriptors), the wait's timeout
      * covers the timer and the next call tries the source again. */
-    arm_queue(p, q);
+    if (!later && !by_timeout(p, q))
+        arm_queue(p, q);
     return 0;
 }
 
@@ -515,7 +577,7 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
     int64_t remaining = 0;
     if (t->queue >= 0) {
         int64_t now = pollux_clock_now_ns(p->timers->queues[t->queue].clock);
-        int64_t next = t->deadline;
+        int64_t next = pollux_heap_deadline_of(&p->timers->queues[t->queue].heap, timer);
         uint64_t periods;
         if (next <= now && t->interval > 0)
             next = next_period(next, t->interval, now, &periods);
@@ -536,6 +598,7 @@ POLLUX_API int pollux_timer_delete(pollux *p, int timer)
     struct pollux_timers *w = p->timers;
     disarm(w, timer, t);
     t->in_use = false;
-    w->free_ids[w->free_count++] = timer;
+    t->due_next = w->free_first;
+    w->free_first = timer;
     return 0;
 }

@@ -29,7 +29,8 @@ int pollux_timers_arm_sources(pollux *p);
 /* True when expired timers wait to be reported (no clock reading). */
 bool pollux_timers_pending(const pollux *p);
 /* The timeout shortened so the wait ends by the next deadline, where no
- * kernel source does it. */
+ * kernel source does it; called right after pollux_timers_due() returned
+ * false, whose clock readings it uses. */
 int64_t pollux_timers_clamp_timeout(pollux *p, int64_t timeout_ns);
 /* Whether timer id is still the timer with this serial (pollux_event_current()). */
 bool pollux_timers_current(const pollux *p, int id, uint64_t serial);

@@ -4,13 +4,14 @@
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-int pollux_grow_array(void **array, int *size, int needed, size_t item)
+static int grow(void **array, int *size, int needed, size_t item, bool zero)
 {
     if (needed <= *size)
         return 0;
@@ -20,10 +21,21 @@ int pollux_grow_array(void **array, int *size, int needed, size_t item)
     char *grown = realloc(*array, (size_t)grown_size * item);
     if (grown == NULL)
         return -ENOMEM;
-    memset(grown + (size_t)*size * item, 0, (size_t)(grown_size - *size) * item);
+    if (zero)
+        memset(grown + (size_t)*size * item, 0, (size_t)(grown_size - *size) * item);
     *array = grown;
     *size = grown_size;
     return 0;
+}
+
+int pollux_grow_array(void **array, int *size, int needed, size_t item)
+{
+    return grow(array, size, needed, item, true);
+}
+
+int pollux_grow_array_uninit(void **array, int *size, int needed, size_t item)
+{
+    return grow(array, size, needed, item, false);
 }
 
 int pollux_grow_index(int **array, int *size, int needed)

@@ -15,6 +15,11 @@
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
 int pollux_grow_array(void **array, int *size, int needed, size_t item);
 
+/* The same without zeroing the new items, for arrays whose items are
+ * written before they are read: pages the kernel hands out are only
+ * touched once used (a million timers do not pay for the slack). */
+int pollux_grow_array_uninit(void **array, int *size, int needed, size_t item);
+
 /* The same for an index array (int per number): new items are -1,
  * "nowhere". */
 int pollux_grow_index(int **array, int *size, int needed);

@@ -300,7 +300,7 @@ static void settime_unknown_flags_fails_with_einval_and_keeps_old_setting(void *
     int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
     assert_true(id >= 0);
     assert_ret(pollux_timer_settime(p, id, 10 * SEC, 2 * SEC, 0), 0);
-    assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, 0x2u), -EINVAL);
+    assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, 0x4u), -EINVAL);
     assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, POLLUX_TIMER_ABSTIME | 0x100u), -EINVAL);
     assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, 0x80000000u), -EINVAL);
     assert_ret(pollux_timer_settime(p, id, 0, 0, ~0u), -EINVAL);
@@ -1288,6 +1288,118 @@ static void armed_timer_survives_after_fork_rebuild(void **state)
     assert_true(clock_ns(CLOCK_MONOTONIC) >= before + 30 * MS);
 }
 
+/* Resets move a node up or down the heap in place: timers reset earlier
+ * and later, some twice, still fire once each, never early, and in the
+ * order of their last deadlines (absolute deadlines: known exactly). */
+static void resets_fire_once_in_new_deadline_order_none_early(void **state)
+{
+    pollux *p = *state;
+    enum { N = 2000, BATCH = 256 };
+    int64_t *deadline = malloc(N * sizeof *deadline);
+    unsigned char *fired = calloc(N, 1);
+    pollux_event *ev = malloc(BATCH * sizeof *ev);
+    assert_non_null(deadline);
+    assert_non_null(fired);
+    assert_non_null(ev);
+    uint32_t rnd = 12345;
+    int64_t base = clock_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pollux_timer_create(p, CLOCK_MONOTONIC, NULL), i);
+        rnd = rnd * 1103515245u + 12345u;
+        deadline[i] = base + 100 * MS + (int64_t)(rnd >> 8) % (200 * MS);
+        assert_ret(pollux_timer_settime(p, i, deadline[i], 0, POLLUX_TIMER_ABSTIME), 0);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = round; i < N; i += 1 + round) {
+            rnd = rnd * 1103515245u + 12345u;
+            deadline[i] = base + 20 * MS + (int64_t)(rnd >> 8) % (380 * MS);
+            assert_ret(pollux_timer_settime(p, i, deadline[i], 0, POLLUX_TIMER_ABSTIME), 0);
+        }
+    }
+    int64_t last = 0, give_up = clock_ns(CLOCK_MONOTONIC) + HANG_GUARD;
+    for (int left = N; left > 0;) {
+        assert_true(clock_ns(CLOCK_MONOTONIC) < give_up);
+        int n = wait_n(p, ev, BATCH, 100 * MS);
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        for (int k = 0; k < n; k++) {
+            int id = ev[k].fd;
+            assert_true(id >= 0 && id < N);
+            assert_false(fired[id]);
+            fired[id] = 1;
+            assert_int_equal(ev[k].count, 1);
+            assert_true(now >= deadline[id]);
+            assert_true(deadline[id] >= last);
+            last = deadline[id];
+            left--;
+        }
+    }
+    free(deadline);
+    free(fired);
+    free(ev);
+}
+
+/* Without pollux_fileno() the wait's timeout ends the wait for a monotonic
+ * timer; asking for the descriptor later must still make it poll readable
+ * for a timer armed before. */
+static void fileno_asked_after_arming_and_waiting_polls_readable(void **state)
+{
+    pollux *p = *state;
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    int64_t before = clock_ns(CLOCK_MONOTONIC);
+    assert_ret(pollux_timer_settime(p, id, 50 * MS, 0, 0), 0);
+    assert_quiet(p, 0);
+    int fd = fileno_or_skip(p);
+    assert_true(poll_readable(fd, (int)(HANG_GUARD / MS)));
+    assert_true(clock_ns(CLOCK_MONOTONIC) >= before + 50 * MS);
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    assert_int_equal(ev.fd, id);
+}
+
+/* POLLUX_TIMER_LOOPTIME: a relative time counts from the clock as the last
+ * wait read it. Sleeping after the wait shortens what is left, and the
+ * timer still never fires before that wait's time + initial. */
+static void looptime_counts_from_the_last_wait(void **state)
+{
+    pollux *p = *state;
+    int id = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    assert_ret(pollux_timer_settime(p, id, 10 * SEC, 0, POLLUX_TIMER_LOOPTIME), 0);
+    int64_t before_wait = clock_ns(CLOCK_MONOTONIC);
+    assert_quiet(p, 0); /* reads the loop time */
+    sleep_ns(30 * MS);
+    assert_ret(pollux_timer_settime(p, id, 50 * MS, 0, POLLUX_TIMER_LOOPTIME), 0);
+    int64_t remaining;
+    assert_ret(pollux_timer_gettime(p, id, &remaining, NULL), 0);
+    /* The deadline is at most the wait's return + 50 ms, and now is at
+     * least that + 30 ms. */
+    assert_true(remaining <= 20 * MS);
+    pollux_event ev = next_timer_event(p, HANG_GUARD);
+    assert_int_equal(ev.fd, id);
+    assert_int_equal(ev.count, 1);
+    assert_true(clock_ns(CLOCK_MONOTONIC) >= before_wait + 50 * MS);
+}
+
+/* Before any wait has read the loop time, the first LOOPTIME call reads
+ * the clock: the timer counts from then, on every clock (each on a fresh
+ * poller), and a periodic one keeps its interval. */
+static void looptime_before_any_wait_counts_from_the_call(void **state)
+{
+    (void)state;
+    static const int clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME };
+    for (int c = 0; c < 3; c++) {
+        pollux *p = NULL;
+        assert_ret(pollux_new(&p, g_backend), 0);
+        int id = pollux_timer_create(p, clocks[c], NULL);
+        int64_t before = clock_ns(CLOCK_MONOTONIC);
+        assert_ret(pollux_timer_settime(p, id, 20 * MS, 20 * MS, POLLUX_TIMER_LOOPTIME), 0);
+        assert_gettime(p, id, 1, 20 * MS, 20 * MS);
+        pollux_event ev = next_timer_event(p, HANG_GUARD);
+        assert_int_equal(ev.fd, id);
+        assert_true(clock_ns(CLOCK_MONOTONIC) >= before + 20 * MS);
+        pollux_free(p);
+    }
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1352,6 +1464,10 @@ int main(int argc, char **argv)
         T(fileno_polls_readable_for_each_period),
         T(fileno_stays_readable_while_due_timers_are_unreported),
         T(armed_timer_survives_after_fork_rebuild),
+        T(resets_fire_once_in_new_deadline_order_none_early),
+        T(fileno_asked_after_arming_and_waiting_polls_readable),
+        T(looptime_counts_from_the_last_wait),
+        T(looptime_before_any_wait_counts_from_the_call),
     };
     char group[64];
     snprintf(group, sizeof group, "timers-%s", argv[1]);

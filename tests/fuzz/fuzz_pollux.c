@@ -443,7 +443,7 @@ static void do_timer_create(struct run *r, struct input *in)
 static void do_timer_settime(struct run *r, struct input *in)
 {
     static const int64_t intervals[7] = { 0, 0, 1, 1000000, INT64_C(3600000000000), -1, INT64_MAX };
-    static const unsigned flag_table[4] = { 0, POLLUX_TIMER_ABSTIME, 0, 2 };
+    static const unsigned flag_table[4] = { 0, POLLUX_TIMER_ABSTIME, POLLUX_TIMER_LOOPTIME, 4 };
     int id = pick_timer(r, next(in));
     uint8_t ib = next(in), vb = next(in);
     unsigned flags = flag_table[next(in) % 4];

@@ -744,7 +744,7 @@ void model_timer_settime(struct run *r, int id, int clockid, int64_t initial, in
     struct tmr *t = model_timer(r, id);
     if (t == NULL)
         allow(&a, -ENOENT);
-    else if (initial < 0 || interval < 0 || (flags & ~POLLUX_TIMER_ABSTIME))
+    else if (initial < 0 || interval < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
         allow(&a, -EINVAL);
     else
         allow(&a, 0);
