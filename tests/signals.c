@@ -68,16 +68,6 @@ static uint64_t wait_for_signal(pollux *p, int signo, int64_t timeout_ns, pollux
     return sum;
 }
 
-/* The kqueue backend built over libkqueue (tests/meson.build). */
-static bool over_libkqueue(void)
-{
-#ifdef POLLUX_TEST_LIBKQUEUE
-    return g_backend == POLLUX_BACKEND_KQUEUE;
-#else
-    return false;
-#endif
-}
-
 static bool is_blocked(int signo)
 {
     sigset_t now;
@@ -362,9 +352,7 @@ static void signals_and_descriptors_share_a_small_max_events(void **state)
     assert_int_equal(kill(getpid(), SIGUSR1), 0);
     assert_int_equal(kill(getpid(), SIGUSR2), 0);
     bool seen_usr1 = false, seen_usr2 = false, seen_fd = false;
-    /* libkqueue drops signal knotes a kevent() call has no room for
-     * (docs/portability.md): there every source gets room. */
-    int max = over_libkqueue() ? 3 : 1;
+    int max = 1;
     for (int i = 0; i < 6 && !(seen_usr1 && seen_usr2 && seen_fd); i++) {
         pollux_event evs[3];
         int n = pollux_wait(p, evs, max, 5 * NS_PER_S);
@@ -495,12 +483,6 @@ static int child_reports_its_own_signal(pollux *p)
 static void fork_child_after_fork_reports_its_own_signals_and_parent_its_own(void **state)
 {
     pollux *p = *state;
-    if (over_libkqueue()) {
-        /* docs/portability.md: libkqueue delivers no signal in a forked
-         * child (its signal thread is not started again there). */
-        printf("libkqueue reports no signal in a forked child: skipped\n");
-        skip();
-    }
     assert_ret(pollux_signal_add(p, SIGUSR1, &tag_a), 0);
     fflush(NULL);
     pid_t pid = fork();
