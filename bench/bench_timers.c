@@ -146,6 +146,28 @@ static void print_per(const char *what, int64_t elapsed, int n)
     printf("%s: %.1f ns\n", what, (double)elapsed / n);
 }
 
+/* Wait until n timer events are reported, in batches of up to BATCH;
+ * exits when a wait of timeout_ns reports none. Returns the number of
+ * waits. */
+static int drain_timers(pollux *p, pollux_event *ev, int n, int64_t timeout_ns)
+{
+    long drained = 0;
+    int waits = 0;
+    while (drained < n) {
+        int got = pollux_wait(p, ev, BATCH, timeout_ns);
+        if (got < 0 && got != -EINTR)
+            die("pollux_wait", got);
+        if (got == 0) {
+            fprintf(stderr, "bench_timers: only %ld of %d timers fired\n", drained, n);
+            exit(1);
+        }
+        if (got > 0)
+            drained += got;
+        waits++;
+    }
+    return waits;
+}
+
 static void scale(pollux_backend b, int n)
 {
     long rss_before = max_rss_kb();
@@ -210,21 +232,8 @@ static void scale(pollux_backend b, int n)
         fprintf(stderr, "bench_timers: arming took %.0f ms, longer than the 100 ms lead\n",
                 (arm_end - base) / 1e6);
     sleep_until(base + 100 * MS + 1 * MS);
-    long drained = 0;
-    int waits = 0;
     int64_t t7 = now_ns();
-    while (drained < n) {
-        int got = pollux_wait(p, ev, BATCH, 1 * SEC);
-        if (got < 0 && got != -EINTR)
-            die("pollux_wait", got);
-        if (got == 0) {
-            fprintf(stderr, "bench_timers: only %ld of %d timers fired\n", drained, n);
-            exit(1);
-        }
-        if (got > 0)
-            drained += got;
-        waits++;
-    }
+    int waits = drain_timers(p, ev, n, 1 * SEC);
     int64_t t8 = now_ns();
     print_per("ns per expiry (all due, drained by pollux_wait)", t8 - t7, n);
     printf("waits to drain: %d of up to %d events\n", waits, BATCH);
@@ -234,20 +243,8 @@ static void scale(pollux_backend b, int n)
     for (int i = 0; i < n; i++)
         pollux_timer_settime(p, ids[i], base + (int64_t)(rng() % (uint64_t)(200 * MS)), 0,
                              POLLUX_TIMER_ABSTIME);
-    drained = 0;
-    int64_t worst = 0;
-    while (drained < n) {
-        int got = pollux_wait(p, ev, BATCH, 2 * SEC);
-        if (got < 0 && got != -EINTR)
-            die("pollux_wait", got);
-        if (got == 0) {
-            fprintf(stderr, "bench_timers: only %ld of %d timers fired\n", drained, n);
-            exit(1);
-        }
-        if (got > 0)
-            drained += got;
-    }
-    worst = now_ns() - (base + 200 * MS);
+    drain_timers(p, ev, n, 2 * SEC);
+    int64_t worst = now_ns() - (base + 200 * MS);
     printf("live drain of %d timers over 200 ms: last reported %.2f ms after the window\n", n,
            worst / 1e6);
 

@@ -14,6 +14,8 @@
 
 #include <uv.h>
 
+#include "libuv_close.h"
+
 struct state {
     uv_loop_t loop;
     int loop_ok;
@@ -77,13 +79,7 @@ static void teardown(void *state)
 {
     struct state *s = state;
 
-    if (s->loop_ok) {
-        for (int i = 0; i < s->n; i++)
-            uv_close((uv_handle_t *)&s->h[i], NULL);
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&s->loop);
-    }
-    free(s->h);
+    bench_uv_close_all(&s->loop, s->loop_ok, s->h, sizeof *s->h, s->n);
     free(s);
 }
 

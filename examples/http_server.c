@@ -260,15 +260,12 @@ static void on_listener_ready(struct server *s)
     }
 }
 
-/* A connection's idle timer expired: close it, unless activity reported
- * earlier in the same batch has armed the timer again since (the event
- * is still current: settime keeps the timer, it only moves it). */
-static void on_idle_timer(struct server *s, struct conn *c, int timer)
+/* A connection's idle timer expired: close it. Activity reported earlier
+ * in the same batch re-armed the timer, which made this event not current,
+ * so dispatch() never gets here for a connection that was just active. */
+static void on_idle_timer(struct server *s, struct conn *c)
 {
-    int64_t left = 0;
-    pollux_timer_gettime(s->p, timer, &left, NULL);
-    if (left == 0)
-        conn_close(s, c);
+    conn_close(s, c);
 }
 
 /* One event. The data of a timer or of a connection's registration is
@@ -288,7 +285,7 @@ static void dispatch(struct server *s, const pollux_event *ev)
             on_conn_ready(s, c, ev->events);
         break;
     case POLLUX_KIND_TIMER:
-        on_idle_timer(s, c, ev->fd);
+        on_idle_timer(s, c);
         break;
     case POLLUX_KIND_WAKE:
         s->running = !stop_requested;

@@ -223,10 +223,12 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
 /*
  * pollux_event_current - whether the source that produced *ev is still the
  * one registered: returns 1 when it is (the same registration, also after
- * pollux_modify() or a fired ONESHOT; the same timer, also after
- * pollux_timer_settime()), 0 when it was removed since the wait that
- * filled *ev (pollux_unregister(), pollux_timer_delete()), also when its
- * number or id was reused since by a new registration or timer. Always 1
+ * pollux_modify() or a fired ONESHOT; the same timer, not armed or
+ * disarmed since), 0 when it was removed since the wait that filled *ev
+ * (pollux_unregister(), pollux_timer_delete()), also when its number or id
+ * was reused since by a new registration or timer, and for a timer event
+ * once pollux_timer_settime() re-armed or disarmed the timer (re-arming
+ * discards pending expirations, a returned one included). Always 1
  * for a POLLUX_KIND_WAKE event; 0 for a NULL poller or event, or an
  * unknown kind. O(1), no system call, writes nothing.
  *
@@ -267,7 +269,9 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data);
  * otherwise the first expiration is initial_ns from now, or at initial_ns
  * on the timer's clock with POLLUX_TIMER_ABSTIME. interval_ns == 0 is
  * one-shot. Re-arming discards pending expirations, so calling it again
- * is the way to reset a timer (an idle timeout pushed back on activity).
+ * is the way to reset a timer (an idle timeout pushed back on activity);
+ * an expiration a wait already returned is discarded too: that event is
+ * no longer current (pollux_event_current()). Disarming does the same.
  * POLLUX_TIMER_LOOPTIME counts a relative initial_ns from the loop time
  * (see above), which saves a clock reading on every reset.
  * Returns 0, or -ENOENT (no such timer), -EINVAL (negative values, unknown

@@ -60,8 +60,10 @@ struct timer {
     int due_prev, due_next; /* links of the due list, -1 at its ends; when
                              * deleted, due_next is the next free id */
     /* event.serial: the id's generation, bumped by every create that
-     * hands the id out and kept by delete, so that an event of a deleted
-     * timer is told from one of the timer that reuses its id. */
+     * hands the id out and by every settime, kept by delete, so that an
+     * event of a deleted timer is told from one of the timer that reuses
+     * its id, and an expiration returned before a re-arm is seen to be
+     * one the re-arm discarded. */
     uint32_t serial;
     int8_t queue;         /* QUEUE_*, or -1 when disarmed */
     int8_t clock_queue;   /* the queue of the timer's clock for ABSTIME */
@@ -531,9 +533,12 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     if (initial_ns < 0 || interval_ns < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
         return -EINVAL;
     struct pollux_timers *w = p->timers;
+    /* Re-arming discards pending expirations, those a wait has already
+     * returned in a batch included: their events are no longer current. */
     if (initial_ns == 0) {
         disarm(w, timer, t);
         t->interval = interval_ns;
+        t->serial = pollux_next_serial(t->serial);
         return 0;
     }
     int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : relative_queue(t);
@@ -561,6 +566,7 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     else
         pollux_heap_insert(&cq->heap, timer, deadline);
     t->queue = (int8_t)q;
+    t->serial = pollux_next_serial(t->serial);
     /* Without a source now (out of descriptors), the wait's timeout
      * covers the timer and the next call tries the source again. */
     if (!later && !by_timeout(p, q))

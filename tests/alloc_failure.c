@@ -592,15 +592,14 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_allocation_can_fail),
         cmocka_unit_test(after_fork_fails_when_the_kernel_refuses_a_registration),
         cmocka_unit_test(signal_and_child_watches_survive_every_allocation_failure),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, setup, teardown);
+    static const struct backend_suite suite = {
+        .name = "alloc_failure", .backend = &g_backend,
+        .group_setup = setup, .group_teardown = teardown,
+    };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

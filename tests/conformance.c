@@ -335,25 +335,10 @@ static void bg_stop(struct bg *b)
 /* ------------------------------------------------------------------ */
 /* Fixture                                                              */
 
-static int setup_poller(void **state)
-{
-    pollux *p = NULL;
-    int r = pollux_new(&p, g_backend);
-    if (r != 0) {
-        print_error("pollux_new(%s) failed: %d (%s)\n", pollux_backend_name(g_backend), r,
-                    errname(r));
-        return -1;
-    }
-    *state = p;
-    return 0;
-}
-
 static int teardown_poller(void **state)
 {
     g_sig_poller = NULL;
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
+    return poller_teardown(state);
 }
 
 /* A descriptor number that is not open. */
@@ -793,21 +778,29 @@ static void wait_small_timeouts_never_return_early(void **state)
     }
 }
 
+/* One wait of timeout_ns while a thread writes to the pipe a: it returns
+ * a single event, a[0] readable with the data registered for it. */
+static void wait_returns_on_a_write_from_another_thread(pollux *p, const int a[2],
+                                                        int64_t timeout_ns, void *data)
+{
+    struct bg b;
+    bg_start(&b, p, BG_WRITE, a[1], 0);
+    pollux_event ev[4];
+    int n = pollux_wait(p, ev, 4, timeout_ns);
+    bg_stop(&b);
+    assert_ret(n, 1);
+    assert_int_equal(ev[0].fd, a[0]);
+    assert_events(ev[0].events, POLLUX_READ);
+    assert_ptr_equal(ev[0].data, data);
+}
+
 static void wait_forever_returns_when_fd_becomes_ready(void **state)
 {
     pollux *p = *state;
     int a[2];
     make_pipe(a);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, -1);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
-    assert_ptr_equal(ev[0].data, &tok[0]);
+    wait_returns_on_a_write_from_another_thread(p, a, -1, &tok[0]);
 }
 
 static void wait_any_negative_timeout_waits_until_fd_ready(void **state)
@@ -816,14 +809,7 @@ static void wait_any_negative_timeout_waits_until_fd_ready(void **state)
     int a[2];
     make_pipe(a);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, INT64_MIN);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
+    wait_returns_on_a_write_from_another_thread(p, a, INT64_MIN, &tok[0]);
 }
 
 /* A timeout near INT64_MAX must not overflow into "already expired". A
@@ -839,14 +825,7 @@ static void wait_huge_timeout_does_not_overflow(void **state)
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
     assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[1]), 0);
     fd_close(c[0]);
-    struct bg b;
-    bg_start(&b, p, BG_WRITE, a[1], 0);
-    pollux_event ev[4];
-    int n = pollux_wait(p, ev, 4, INT64_MAX);
-    bg_stop(&b);
-    assert_ret(n, 1);
-    assert_int_equal(ev[0].fd, a[0]);
-    assert_events(ev[0].events, POLLUX_READ);
+    wait_returns_on_a_write_from_another_thread(p, a, INT64_MAX, &tok[0]);
 }
 
 /* Decision 8: an interrupted kernel call returns -EINTR; SIGUSR1's handler
@@ -1540,6 +1519,28 @@ static void closed_registered_fd_neither_fails_nor_spins(void **state)
     assert_ret(pollux_unregister(p, b[0]), 0);
 }
 
+/* Make number n, which is free, name the file open on fd (closing fd). */
+static void move_onto(int fd, int n)
+{
+    if (fd == n)
+        return;
+    assert_int_equal(dup3(fd, n, O_CLOEXEC), n);
+    fd_track(n);
+    fd_close(fd);
+}
+
+/* Number n, registered and now naming a file that is always ready (a
+ * regular file, /dev/null): a modify to mask with &tok[1] has it reported
+ * with all of mask in every wait, until it is unregistered. */
+static void modify_reports_it_ready_every_wait(pollux *p, int n, uint32_t mask)
+{
+    assert_ret(pollux_modify(p, n, mask, &tok[1]), 0);
+    expect_only(p, n, mask, &tok[1]);
+    expect_only(p, n, mask, &tok[1]); /* level: ready every time */
+    assert_ret(pollux_unregister(p, n), 0);
+    expect_nothing(p, 0);
+}
+
 /* Reuse number n, which was just closed, for the read end of a new pipe;
  * returns that pipe's write end. */
 static int reuse_number_for_new_pipe(int n)
@@ -1553,9 +1554,7 @@ static int reuse_number_for_new_pipe(int n)
             assert_true(w >= 0);
             fd_track(w);
         }
-        assert_int_equal(dup3(r, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(r);
+        move_onto(r, n);
     }
     assert_true(fd_is_open(n));
     return w;
@@ -1565,12 +1564,7 @@ static int reuse_number_for_new_pipe(int n)
 static void modify_after_number_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int w = reuse_number_for_new_pipe(n);
     write_byte(w);
     assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
@@ -1584,12 +1578,7 @@ static void modify_after_number_reused_watches_the_new_file(void **state)
 static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     expect_nothing(p, 0);
     expect_nothing(p, 10 * NS_PER_MS);
     int w = reuse_number_for_new_pipe(n);
@@ -1605,23 +1594,10 @@ static void modify_after_closed_number_seen_by_wait_and_reused_watches_the_new_f
 static void modify_after_number_reused_by_a_regular_file_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int f = make_regular_file();
-    if (f != n) {
-        assert_int_equal(dup3(f, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(f);
-    }
-    assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[1]), 0);
-    expect_only(p, n, POLLUX_READ, &tok[1]);
-    expect_only(p, n, POLLUX_READ, &tok[1]); /* level: ready every time */
-    assert_ret(pollux_unregister(p, n), 0);
-    expect_nothing(p, 0);
+    move_onto(f, n);
+    modify_reports_it_ready_every_wait(p, n, POLLUX_READ);
 }
 
 /* A modify that keeps the mask and an unregister before the next wait:
@@ -1783,17 +1759,6 @@ static void wake_from_a_signal_handler_during_a_wait_is_reported(void **state)
 
 /* ------------------------------------------------------------------ */
 /* pollux_fileno                                                        */
-
-static int poll_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&pfd, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    assert_true(r >= 0);
-    return r == 1 && (pfd.revents & POLLIN);
-}
 
 static void fileno_polls_readable_when_wait_has_events(void **state)
 {
@@ -1965,12 +1930,7 @@ static void modify_keeps_watching_an_open_fd_whatever_errno_was_before(void **st
 static void modify_after_number_reused_with_another_mask_watches_the_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int s[2];
     make_socketpair(s);
     if (s[0] != n) {
@@ -1981,9 +1941,7 @@ static void modify_after_number_reused_with_another_mask_watches_the_new_file(vo
             fd_track(peer);
             fd_close(s[1]);
         }
-        assert_int_equal(dup3(s[0], n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(s[0]);
+        move_onto(s[0], n);
         s[1] = peer;
     }
     /* Writable, not readable. */
@@ -2001,25 +1959,12 @@ static void modify_after_number_reused_with_another_mask_watches_the_new_file(vo
 static void modify_after_number_reused_by_dev_null_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     assert_true(null >= 0);
     fd_track(null);
-    if (null != n) {
-        assert_int_equal(dup3(null, n, O_CLOEXEC), n);
-        fd_track(n);
-        fd_close(null);
-    }
-    assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
-    expect_only(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]);
-    expect_only(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]); /* level: again */
-    assert_ret(pollux_unregister(p, n), 0);
-    expect_nothing(p, 0);
+    move_onto(null, n);
+    modify_reports_it_ready_every_wait(p, n, POLLUX_READ | POLLUX_WRITE);
 }
 
 /* Many modifies between two waits: every one is applied and reported
@@ -2056,23 +2001,17 @@ static void modifies_of_many_registrations_before_a_wait_are_all_applied(void **
 
 /* ------------------------------------------------------------------ */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_poller, teardown_poller)
+#define T(f) cmocka_unit_test_setup_teardown(f, poller_setup, teardown_poller)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s BACKEND (select, poll, epoll, kqueue, devpoll)\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-
     signal(SIGPIPE, SIG_IGN);
     struct sigaction old;
     sig_install(SIGUSR1, on_signal_count, &old);
     sig_install(SIGALRM, on_signal_count, &old);
     sig_install(SIGUSR2, on_signal_wake, &old);
 
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(new_poller_uses_requested_backend),
         T(free_does_not_close_registered_fds),
         T(two_pollers_watch_the_same_fd_independently),
@@ -2173,14 +2112,6 @@ int main(int argc, char **argv)
         T(modify_after_number_reused_by_dev_null_reports_it_ready),
         T(modifies_of_many_registrations_before_a_wait_are_all_applied),
     };
-
-    /* For debugging: run (or skip) only the tests matching a pattern (* and ?). */
-    if (getenv("POLLUX_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("POLLUX_TEST_FILTER"));
-    if (getenv("POLLUX_TEST_SKIP"))
-        cmocka_set_skip_filter(getenv("POLLUX_TEST_SKIP"));
-
-    char group[64];
-    snprintf(group, sizeof group, "conformance-%s", argv[1]);
-    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "conformance", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

@@ -36,32 +36,6 @@
 static pollux_backend g_backend;
 static int tok[8];
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
-/* Wait, retrying on EINTR. */
-static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
-{
-    int n;
-    do
-        n = pollux_wait(p, ev, max, timeout_ns);
-    while (n == -EINTR);
-    return n;
-}
-
 /* The number of reports for fd in one wait of up to 16 events. */
 static int reports_for(pollux *p, int fd, int64_t timeout_ns, uint32_t *bits)
 {
@@ -76,20 +50,6 @@ static int reports_for(pollux *p, int fd, int64_t timeout_ns, uint32_t *bits)
                 *bits = ev[i].events;
         }
     return found;
-}
-
-/* pollux_fileno(p), or skip where the backend has none here (the
- * conformance suite checks which backends must have one). */
-static int fileno_or_skip(pollux *p)
-{
-    int fd = pollux_fileno(p);
-    if (fd == -ENOTSUP) {
-        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
-                      pollux_backend_name(pollux_backend_of(p)));
-        skip();
-    }
-    assert_true(fd >= 0);
-    return fd;
 }
 
 /* Make number `want` name the file open on `fd` (closing fd). */
@@ -286,12 +246,7 @@ static void stale_report_is_not_delivered_for_a_reregistered_number(void **state
 static void modify_after_number_reused_by_an_empty_regular_file_reports_it_ready(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int f = make_regular_file();
     assert_int_equal(ftruncate(f, 0), 0);
     move_to(f, n);
@@ -348,12 +303,7 @@ static void modify_after_socket_number_reused_by_a_pipe_reports_hup(void **state
 static void unchanged_modify_then_reuse_before_wait_watches_new_file(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
@@ -559,6 +509,36 @@ static int count_fd(const pollux_event *ev, int n, int fd)
     return found;
 }
 
+/* Close number fd while a duplicate, returned, keeps its file open. */
+static int close_keeping_file_open(int fd)
+{
+    int d = dup(fd);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(fd);
+    return d;
+}
+
+/* Number n, watched for an empty pipe whose write end is w, is not
+ * reported (not even as the file it named before) until a byte is written
+ * to w; then it is reported once in each of `waits` waits, with data. */
+static void reported_only_after_a_write(pollux *p, int n, int w, int waits, void *data)
+{
+    pollux_event ev[8];
+    int got = wait_events(p, ev, 8, 0);
+    assert_true(got >= 0);
+    if (count_fd(ev, got, n) != 0)
+        fail_msg("empty pipe %d reported (the old file's readiness?)", n);
+    write_byte(w);
+    for (int i = 0; i < waits; i++) {
+        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
+        assert_int_equal(count_fd(ev, got, n), 1);
+        for (int k = 0; k < got; k++)
+            if (ev[k].fd == n)
+                assert_ptr_equal(ev[k].data, data);
+    }
+}
+
 /* Defect 1: the always-ready rotation (epoll, kqueue) moved its start
  * inside the loop that used it, reporting one file twice and leaving
  * another out. */
@@ -610,10 +590,7 @@ static void unregistered_number_whose_file_is_open_elsewhere_does_not_make_wait_
     make_pipe(a);
     write_byte(a[1]);
     assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
-    int d = dup(a[0]);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(a[0]);
+    close_keeping_file_open(a[0]);
     assert_ret(pollux_unregister(p, a[0]), 0);
     pollux_event ev[4];
     int64_t t0 = now_ns(), c0 = cpu_ns();
@@ -635,28 +612,13 @@ static void number_registered_again_after_its_file_stayed_open_elsewhere_reports
     write_byte(a[1]);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    close_keeping_file_open(n);
     assert_ret(pollux_unregister(p, n), 0);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported (the old file's readiness)", n);
-    write_byte(b[1]);
-    for (int i = 0; i < 2; i++) {
-        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-        assert_int_equal(count_fd(ev, got, n), 1);
-        for (int k = 0; k < got; k++)
-            if (ev[k].fd == n)
-                assert_ptr_equal(ev[k].data, &tok[1]);
-    }
+    reported_only_after_a_write(p, n, b[1], 2, &tok[1]);
 }
 
 /* Defect 3 without unregister: the number closed (the file open
@@ -669,22 +631,12 @@ static void modify_after_close_while_file_open_elsewhere_reports_new_file_once(v
     write_byte(a[1]);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    close_keeping_file_open(n);
     int b[2];
     make_pipe(b);
     move_to(b[0], n);
     assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_RDHUP, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported (the old file's readiness)", n);
-    write_byte(b[1]);
-    got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-    assert_int_equal(count_fd(ev, got, n), 1);
+    reported_only_after_a_write(p, n, b[1], 1, &tok[1]);
 }
 
 /* Defect 6: a registered regular file closed, its number reused by an
@@ -709,12 +661,7 @@ static void regular_file_number_reused_by_an_empty_pipe_is_not_reported(void **s
 static void modify_with_a_new_mask_on_a_number_reused_by_a_regular_file_reports_it(void **state)
 {
     pollux *p = *state;
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[0]);
     move_to(make_regular_file(), n);
     assert_ret(pollux_modify(p, n, POLLUX_READ | POLLUX_WRITE, &tok[1]), 0);
     for (int i = 0; i < 2; i++) {
@@ -733,12 +680,7 @@ static void unchanged_modify_on_a_number_reused_by_a_regular_file_hides_nothing(
     make_pipe(b);
     write_byte(b[1]);
     assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[0]), 0);
-    int a[2];
-    make_pipe(a);
-    int n = a[0];
-    assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    fd_close(a[0]);
-    fd_close(a[1]);
+    int n = registered_then_closed(p, &tok[1]);
     move_to(make_regular_file(), n);
     assert_ret(pollux_modify(p, n, POLLUX_READ, &tok[2]), 0);
     pollux_event ev[8];
@@ -1181,10 +1123,7 @@ static void closed_number_whose_file_stays_open_does_not_take_the_room_of_a_read
     make_pipe(b);
     assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[0]), 0);
     assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
-    int d = dup(a[1]);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(a[1]);
+    close_keeping_file_open(a[1]);
     pollux_event ev;
     int seen = 0;
     for (int round = 0; round < 2; round++) {
@@ -1243,26 +1182,11 @@ static void register_of_a_number_naming_its_old_file_again_reports_it_with_new_d
     make_pipe(a);
     int n = a[0];
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[0]), 0);
-    int d = dup(n);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(n);
+    int d = close_keeping_file_open(n);
     assert_ret(pollux_unregister(p, n), 0);
     move_to(d, n);
     assert_ret(pollux_register(p, n, POLLUX_READ, &tok[1]), 0);
-    pollux_event ev[8];
-    int got = wait_events(p, ev, 8, 0);
-    assert_true(got >= 0);
-    if (count_fd(ev, got, n) != 0)
-        fail_msg("empty pipe %d reported", n);
-    write_byte(a[1]);
-    for (int i = 0; i < 2; i++) {
-        got = wait_events(p, ev, 8, 1000 * NS_PER_MS);
-        assert_int_equal(count_fd(ev, got, n), 1);
-        for (int k = 0; k < got; k++)
-            if (ev[k].fd == n)
-                assert_ptr_equal(ev[k].data, &tok[1]);
-    }
+    reported_only_after_a_write(p, n, a[1], 2, &tok[1]);
 }
 
 /* A watch left behind by a closed number (its file open elsewhere) makes
@@ -1282,10 +1206,7 @@ static void wait_after_a_stale_watch_and_a_number_reused_by_a_regular_file_goes_
     assert_ret(pollux_register(p, na, POLLUX_READ, &tok[0]), 0);
     assert_ret(pollux_register(p, nb, POLLUX_READ, &tok[1]), 0);
     assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[2]), 0);
-    int d = dup(na);
-    assert_true(d >= 0);
-    fd_track(d);
-    fd_close(na);
+    close_keeping_file_open(na);
     assert_ret(pollux_unregister(p, na), 0);
     fd_close(b[0]);
     fd_close(b[1]);
@@ -1431,16 +1352,11 @@ static void a_source_seen_again_in_a_later_round_keeps_all_its_bits(void **state
     assert_ret(pollux_unregister(p, a[0]), 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(after_fork_when_closed_registered_numbers_are_lowest),
         T(fileno_readable_for_timer_when_timerfd_lands_on_closed_registered_number),
         T(always_due_timer_does_not_starve_a_regular_file),
@@ -1491,5 +1407,6 @@ int main(int argc, char **argv)
         T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
         T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

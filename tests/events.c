@@ -34,31 +34,6 @@
 static pollux_backend g_backend;
 static int tok[4];
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
-static int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
-{
-    int n;
-    do
-        n = pollux_wait(p, ev, max, timeout_ns);
-    while (n == -EINTR);
-    return n;
-}
-
 /* The index of the event of that kind and number in ev[0..n), or -1. */
 static int find_event(const pollux_event *ev, int n, pollux_kind kind, int fd)
 {
@@ -90,6 +65,26 @@ static int due_timer(pollux *p, void *data)
     assert_true(id >= 0);
     assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
     return id;
+}
+
+/* A socket with a byte to read, registered with that interest and
+ * &tok[0]. */
+static int readable_socket(pollux *p, uint32_t interest)
+{
+    int sv[2];
+    make_socketpair(sv);
+    write_byte(sv[1]);
+    assert_ret(pollux_register(p, sv[0], interest, &tok[0]), 0);
+    return sv[0];
+}
+
+/* Wait for a batch holding an event of fd and one of timer; their
+ * indexes go to *at and *t. */
+static void wait_for_both(pollux *p, pollux_event ev[16], int fd, int timer, int *at, int *t)
+{
+    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, fd, at);
+    *t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
+    assert_true(*t >= 0);
 }
 
 /* A connection as a server keeps one: a socket, its idle timer, freed as
@@ -241,30 +236,47 @@ static void timer_deleted_mid_batch_and_its_id_reused_is_not_current(void **stat
     assert_int_equal(pollux_event_current(p, &ev[other]), 0);
 }
 
-/* A fired ONESHOT, a modify (new interest and data) and a settime keep the
- * source: its events stay current. */
-static void oneshot_modify_and_settime_keep_an_event_current(void **state)
+/* A fired ONESHOT and a modify (new interest and data) keep the source:
+ * its events stay current. */
+static void oneshot_and_modify_keep_an_event_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ | POLLUX_ONESHOT, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ | POLLUX_ONESHOT);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
-    int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
-    int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
-    assert_true(t >= 0);
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1); /* fired, disarmed */
-    assert_ret(pollux_modify(p, sv[0], POLLUX_READ | POLLUX_WRITE, &tok[2]), 0);
+    assert_ret(pollux_modify(p, fd, POLLUX_READ | POLLUX_WRITE, &tok[2]), 0);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
-    assert_ret(pollux_modify(p, sv[0], 0, &tok[2]), 0); /* paused */
+    assert_ret(pollux_modify(p, fd, 0, &tok[2]), 0); /* paused */
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
-    assert_ret(pollux_timer_settime(p, timer, POLLUX_SEC(60), 0, 0), 0);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
-    assert_ret(pollux_timer_settime(p, timer, 0, 0, 0), 0); /* disarmed */
+}
+
+/* Re-arming discards pending expirations, one that the wait returned in
+ * this batch included: a request handled first resets its connection's
+ * idle timer, and the timeout of the same batch is not current. A failed
+ * settime changes nothing; a disarm discards as a re-arm does. */
+static void settime_makes_a_returned_expiration_not_current(void **state)
+{
+    pollux *p = *state;
+    int fd = readable_socket(p, POLLUX_READ);
+    int timer = due_timer(p, &tok[1]);
+    pollux_event ev[16];
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
+    assert_ret(pollux_timer_settime(p, timer, -1, 0, 0), -EINVAL);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
+    assert_ret(pollux_timer_settime(p, timer, POLLUX_SEC(60), 0, 0), 0); /* reset */
+    assert_int_equal(pollux_event_current(p, &ev[t]), 0);
+    assert_int_equal(pollux_event_current(p, &ev[at]), 1);
+
+    int other = due_timer(p, &tok[2]);
+    int n = wait_for(p, ev, 16, POLLUX_KIND_TIMER, other, &t);
+    assert_true(n >= 1);
+    assert_ret(pollux_timer_settime(p, other, 0, 0, 0), 0); /* disarmed */
+    assert_int_equal(pollux_event_current(p, &ev[t]), 0);
 }
 
 /* pollux_after_fork() keeps every registration and timer: their events
@@ -272,16 +284,11 @@ static void oneshot_modify_and_settime_keep_an_event_current(void **state)
 static void after_fork_keeps_events_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
-    int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
-    int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
-    assert_true(t >= 0);
+    int at, t;
+    wait_for_both(p, ev, fd, timer, &at, &t);
     assert_ret(pollux_after_fork(p), 0);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_int_equal(pollux_event_current(p, &ev[t]), 1);
@@ -291,16 +298,13 @@ static void after_fork_keeps_events_current(void **state)
 static void every_event_says_its_kind(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     assert_ret(pollux_wake(p), 0);
     pollux_event ev[16];
     memset(ev, 0xa5, sizeof ev); /* nothing left from an earlier use */
     int at;
-    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
+    int n = wait_for(p, ev, 16, POLLUX_KIND_FD, fd, &at);
     assert_true(ev[at].events & POLLUX_READ);
     assert_ptr_equal(ev[at].data, &tok[0]);
     int t = find_event(ev, n, POLLUX_KIND_TIMER, timer);
@@ -360,14 +364,11 @@ static void wake_event_is_always_current(void **state)
 static void null_unknown_kind_or_unfilled_event_is_not_current(void **state)
 {
     pollux *p = *state;
-    int sv[2];
-    make_socketpair(sv);
-    write_byte(sv[1]);
-    assert_ret(pollux_register(p, sv[0], POLLUX_READ, &tok[0]), 0);
+    int fd = readable_socket(p, POLLUX_READ);
     int timer = due_timer(p, &tok[1]);
     pollux_event ev[16];
     int at;
-    wait_for(p, ev, 16, POLLUX_KIND_FD, sv[0], &at);
+    wait_for(p, ev, 16, POLLUX_KIND_FD, fd, &at);
     assert_int_equal(pollux_event_current(p, &ev[at]), 1);
     assert_int_equal(pollux_event_current(NULL, &ev[at]), 0);
     assert_int_equal(pollux_event_current(p, NULL), 0);
@@ -387,8 +388,8 @@ static void null_unknown_kind_or_unfilled_event_is_not_current(void **state)
     assert_int_equal(pollux_event_current(p, &crossed), 0);
 
     pollux_event zero = { 0 };
-    for (int fd = 0; fd <= sv[0]; fd++) {
-        zero.fd = fd;
+    for (int n = 0; n <= fd; n++) {
+        zero.fd = n;
         assert_int_equal(pollux_event_current(p, &zero), 0); /* serial 0 is never given */
     }
     zero.kind = POLLUX_KIND_TIMER;
@@ -415,21 +416,17 @@ static void timer_event_on_a_poller_without_timers_is_not_current(void **state)
     assert_int_equal(pollux_event_current(p, &made), 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(connection_closed_and_freed_mid_batch_is_not_current_for_its_other_event),
         T(number_reused_by_accept_mid_batch_is_current_only_for_the_new_registration),
         T(unregister_and_register_again_mid_batch_makes_the_event_stale),
         T(timer_deleted_mid_batch_and_its_id_reused_is_not_current),
-        T(oneshot_modify_and_settime_keep_an_event_current),
+        T(oneshot_and_modify_keep_an_event_current),
+        T(settime_makes_a_returned_expiration_not_current),
         T(after_fork_keeps_events_current),
         T(every_event_says_its_kind),
         T(regular_file_event_is_current_until_its_number_is_registered_again),
@@ -437,5 +434,6 @@ int main(int argc, char **argv)
         T(null_unknown_kind_or_unfilled_event_is_not_current),
         T(timer_event_on_a_poller_without_timers_is_not_current),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "events", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

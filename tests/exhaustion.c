@@ -395,17 +395,13 @@ static void waits_under_a_signal_storm_lose_nothing(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(new_fails_with_emfile_and_recovers),
         T(timer_fires_without_descriptors_and_its_source_is_retried),
         T(wake_works_without_descriptors),
         T(after_fork_fails_with_emfile_and_keeps_everything),
         T(waits_under_a_signal_storm_lose_nothing),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "exhaustion", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

@@ -31,22 +31,6 @@
 static pollux_backend g_backend;
 static int tag_a, tag_b, tag_c;
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
 /* Run child() in a forked process and return its exit status. */
 static int in_child(int (*child)(pollux *p, void *arg), pollux *p, void *arg)
 {
@@ -237,16 +221,11 @@ static void after_fork_of_null_fails_with_einval(void **state)
     assert_int_equal(pollux_after_fork(NULL), -EINVAL);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(child_reports_what_the_parent_registered),
         T(what_the_child_does_leaves_the_parent_poller_alone),
         T(child_keeps_the_armed_timers),
@@ -255,5 +234,6 @@ int main(int argc, char **argv)
         T(after_fork_without_fork_rebuilds_and_keeps_registrations),
         T(after_fork_of_null_fails_with_einval),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "fork", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -254,4 +255,94 @@ pollux_backend backend_from_argument(const char *program, const char *name)
     }
     fprintf(stderr, "%s: unknown backend '%s'\n", program, name);
     exit(2);
+}
+
+/* The backend of the running suite, for poller_setup(). */
+static pollux_backend suite_backend;
+
+int run_backend_tests(const struct backend_suite *suite, int argc, char **argv,
+                      const struct CMUnitTest *tests, size_t count)
+{
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s BACKEND [TEST-NAME-PATTERN]\n", argv[0]);
+        return 2;
+    }
+    if (suite->accepts_auto && strcmp(argv[1], "auto") == 0)
+        suite_backend = POLLUX_BACKEND_AUTO;
+    else
+        suite_backend = backend_from_argument(argv[0], argv[1]);
+    *suite->backend = suite_backend;
+    const char *filter = argc == 3 ? argv[2] : getenv("POLLUX_TEST_FILTER");
+    if (filter != NULL)
+        cmocka_set_test_filter(filter);
+    if (getenv("POLLUX_TEST_SKIP") != NULL)
+        cmocka_set_skip_filter(getenv("POLLUX_TEST_SKIP"));
+    char group[64];
+    snprintf(group, sizeof group, "%s-%s", suite->name, argv[1]);
+    /* What cmocka_run_group_tests_name() expands to, with the count passed
+     * in: the array is not in scope here. */
+    return _cmocka_run_group_tests(group, tests, count, suite->group_setup,
+                                   suite->group_teardown);
+}
+
+int poller_setup(void **state)
+{
+    pollux *p = NULL;
+    int r = pollux_new(&p, suite_backend);
+    if (r != 0) {
+        print_error("pollux_new(%s) failed: %d (%s)\n", pollux_backend_name(suite_backend), r,
+                    errname(r));
+        return -1;
+    }
+    *state = p;
+    return 0;
+}
+
+int poller_teardown(void **state)
+{
+    pollux_free(*state);
+    fd_close_all();
+    return 0;
+}
+
+int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns)
+{
+    int n;
+    do
+        n = pollux_wait(p, ev, max, timeout_ns);
+    while (n == -EINTR);
+    return n;
+}
+
+int fileno_or_skip(pollux *p)
+{
+    int fd = pollux_fileno(p);
+    if (fd == -ENOTSUP) {
+        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
+                      pollux_backend_name(pollux_backend_of(p)));
+        skip();
+    }
+    assert_true(fd >= 0);
+    return fd;
+}
+
+int poll_readable(int fd, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&pfd, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    assert_true(r >= 0);
+    return r == 1 && (pfd.revents & POLLIN);
+}
+
+int registered_then_closed(pollux *p, void *data)
+{
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, data), 0);
+    fd_close(a[0]);
+    fd_close(a[1]);
+    return a[0];
 }

@@ -10,8 +10,14 @@
 #ifndef POLLUX_TEST_HELPERS_H
 #define POLLUX_TEST_HELPERS_H
 
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "pollux.h"
 
@@ -35,6 +41,40 @@ const char *errname(int r);
  * with 2 for an unknown name and with 77, meson's "skipped", for one that
  * is not usable here. */
 pollux_backend backend_from_argument(const char *program, const char *name);
+
+/* A per-backend suite, run as "PROGRAM BACKEND [PATTERN]". */
+struct backend_suite {
+    const char *name;  /* the cmocka group is "NAME-BACKEND", as in meson test */
+    pollux_backend *backend; /* set from BACKEND before any test runs */
+    bool accepts_auto; /* BACKEND may be "auto": POLLUX_BACKEND_AUTO */
+    CMFixtureFunction group_setup, group_teardown; /* or NULL */
+};
+
+/* The main() of a per-backend suite: sets *suite->backend from argv[1]
+ * (backend_from_argument; exits with 2 on a usage error), runs only the
+ * tests whose names match PATTERN or POLLUX_TEST_FILTER and skips those
+ * matching POLLUX_TEST_SKIP (cmocka's * and ? wildcards), then runs the
+ * group and returns its exit status. */
+#define run_backend_suite(suite, argc, argv, tests)                              \
+    run_backend_tests((suite), (argc), (argv), (tests), sizeof(tests) / sizeof((tests)[0]))
+int run_backend_tests(const struct backend_suite *suite, int argc, char **argv,
+                      const struct CMUnitTest *tests, size_t count);
+
+/* The fixture of most per-backend tests: a new poller on the suite's
+ * backend in *state; afterwards it is freed and every tracked descriptor
+ * closed. */
+int poller_setup(void **state);
+int poller_teardown(void **state);
+
+/* pollux_wait, retried while it fails with -EINTR. */
+int wait_events(pollux *p, pollux_event *ev, int max, int64_t timeout_ns);
+
+/* pollux_fileno(p), or skip the test where the backend has none here (the
+ * conformance suite checks which backends must have one). */
+int fileno_or_skip(pollux *p);
+
+/* fd polls readable within timeout_ms (poll(2) retried on EINTR). */
+int poll_readable(int fd, int timeout_ms);
 
 /* Clocks, in nanoseconds. */
 int64_t now_ns(void);      /* CLOCK_MONOTONIC */
@@ -68,6 +108,11 @@ void tcp_pair(int *client, int *server);
 
 /* A read-write regular file (already unlinked). */
 int make_regular_file(void);
+
+/* The read end of a pipe, registered with p for READ with data, then
+ * closed with its pipe (without unregistering): a closed registered
+ * number. */
+int registered_then_closed(pollux *p, void *data);
 
 /* Write one byte / read everything available (non-blocking fd). */
 void write_byte(int fd);

@@ -51,6 +51,39 @@ static int new_auto_with_env(const char *value, pollux **out)
     return r;
 }
 
+static int new_explicit(pollux_backend b)
+{
+    pollux *p = NULL;
+    return pollux_new(&p, b);
+}
+
+static int new_auto_naming(pollux_backend b)
+{
+    pollux *p = NULL;
+    return new_auto_with_env(pollux_backend_name(b), &p);
+}
+
+/* attempt(b), called for every backend not available here, must fail with
+ * want; skipped where every backend is available. */
+static void each_unavailable_backend_fails(int (*attempt)(pollux_backend), const char *what,
+                                           int want)
+{
+    int tested = 0;
+    for (int b = POLLUX_BACKEND_SELECT; b <= LAST_BACKEND; b++) {
+        if (available((pollux_backend)b))
+            continue;
+        int r = attempt((pollux_backend)b);
+        if (r != want)
+            fail_msg("%s with BACKEND %s returned %d (%s), expected %d (%s)", what,
+                     pollux_backend_name((pollux_backend)b), r, errname(r), want, errname(want));
+        tested++;
+    }
+    if (!tested) {
+        print_message("every backend is available here\n");
+        skip();
+    }
+}
+
 /* ------------------------------------------------------------------ */
 
 static void new_with_null_out_fails_with_einval(void **state)
@@ -80,21 +113,7 @@ static void new_with_out_of_range_backend_fails_with_einval(void **state)
 static void explicit_backend_not_available_fails_with_enotsup(void **state)
 {
     (void)state;
-    int tested = 0;
-    for (int b = POLLUX_BACKEND_SELECT; b <= LAST_BACKEND; b++) {
-        if (available((pollux_backend)b))
-            continue;
-        pollux *p = NULL;
-        int r = pollux_new(&p, (pollux_backend)b);
-        if (r != -ENOTSUP)
-            fail_msg("pollux_new(%s) returned %d (%s), expected -ENOTSUP",
-                     pollux_backend_name((pollux_backend)b), r, errname(r));
-        tested++;
-    }
-    if (!tested) {
-        print_message("every backend is available here\n");
-        skip();
-    }
+    each_unavailable_backend_fails(new_explicit, "pollux_new(BACKEND)", -ENOTSUP);
 }
 
 static void explicit_available_backend_is_used(void **state)
@@ -264,21 +283,8 @@ static void env_unknown_name_makes_auto_fail_with_einval(void **state)
 static void env_unavailable_backend_makes_auto_fail_with_einval(void **state)
 {
     (void)state;
-    int tested = 0;
-    for (int b = POLLUX_BACKEND_SELECT; b <= LAST_BACKEND; b++) {
-        if (available((pollux_backend)b))
-            continue;
-        pollux *p = NULL;
-        int r = new_auto_with_env(pollux_backend_name((pollux_backend)b), &p);
-        if (r != -EINVAL)
-            fail_msg("POLLUX_BACKEND=%s: pollux_new(AUTO) returned %d (%s), expected -EINVAL",
-                     pollux_backend_name((pollux_backend)b), r, errname(r));
-        tested++;
-    }
-    if (!tested) {
-        print_message("every backend is available here\n");
-        skip();
-    }
+    each_unavailable_backend_fails(new_auto_naming, "POLLUX_BACKEND=BACKEND pollux_new(AUTO)",
+                                   -EINVAL);
 }
 
 /* The variable only steers AUTO. */

@@ -95,6 +95,25 @@ static void assert_quiet(pollux *p, int64_t timeout_ns)
                  ev[0].fd, ev[0].events, (unsigned long long)ev[0].count);
 }
 
+/* Every clock pollux timers take (docs/reference.md). */
+static const clockid_t every_clock[] = {
+    CLOCK_MONOTONIC, CLOCK_REALTIME,
+#ifdef CLOCK_BOOTTIME
+    CLOCK_BOOTTIME,
+#endif
+};
+
+/* Timer id is due already: a wait that does not block reports it, with
+ * count 1. */
+static void expect_timer_once(pollux *p, int id)
+{
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    assert_int_equal(ev.fd, id);
+    assert_int_equal(ev.events, POLLUX_TIMER);
+    assert_int_equal(ev.count, 1);
+}
+
 static void make_plain_pipe(int fds[2])
 {
     assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
@@ -115,13 +134,8 @@ static void on_alarm(int sig)
  * guard. */
 static int setup(void **state)
 {
-    pollux *p = NULL;
-    int err = pollux_new(&p, g_backend);
-    if (err < 0) {
-        fprintf(stderr, "pollux_new(%s): %s\n", pollux_backend_name(g_backend), errname(err));
+    if (poller_setup(state) != 0)
         return -1;
-    }
-    *state = p;
     alarm(TEST_ALARM_S);
     return 0;
 }
@@ -129,8 +143,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     alarm(0);
-    pollux_free(*state);
-    return 0;
+    return poller_teardown(state);
 }
 
 /* ---- ids and creation ---------------------------------------------------- */
@@ -395,10 +408,7 @@ static void oneshot_expired_unreported_gettime_is_zero(void **state)
     assert_ret(pollux_timer_settime(p, id, 1 * MS, 0, 0), 0);
     sleep_ns(10 * MS);
     assert_gettime(p, id, 0, 0, 0);
-    pollux_event ev;
-    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-    assert_int_equal(ev.fd, id);
-    assert_int_equal(ev.count, 1);
+    expect_timer_once(p, id);
 }
 
 static void wait_forever_returns_for_a_timer(void **state)
@@ -498,25 +508,19 @@ static void periodic_timer_is_never_early(void **state)
 static void relative_timers_are_never_early_on_each_clock(void **state)
 {
     pollux *p = *state;
-    static const clockid_t clocks[] = {
-        CLOCK_MONOTONIC, CLOCK_REALTIME,
-#ifdef CLOCK_BOOTTIME
-        CLOCK_BOOTTIME,
-#endif
-    };
     static const int64_t delays[] = { 1, 1000, 500 * 1000, 1 * MS, 2500 * 1000, 10 * MS, 25 * MS };
-    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
+    for (size_t c = 0; c < sizeof every_clock / sizeof every_clock[0]; c++) {
         for (size_t d = 0; d < sizeof delays / sizeof delays[0]; d++) {
-            int id = pollux_timer_create(p, clocks[c], NULL);
+            int id = pollux_timer_create(p, every_clock[c], NULL);
             assert_true(id >= 0);
-            int64_t before = clock_ns(clocks[c]);
+            int64_t before = clock_ns(every_clock[c]);
             assert_ret(pollux_timer_settime(p, id, delays[d], 0, 0), 0);
             pollux_event ev = next_timer_event(p, HANG_GUARD);
-            int64_t after = clock_ns(clocks[c]);
+            int64_t after = clock_ns(every_clock[c]);
             assert_int_equal(ev.fd, id);
             assert_int_equal(ev.count, 1);
             if (after < before + delays[d])
-                fail_msg("clock %d delay %lld: fired %lld ns early", (int)clocks[c],
+                fail_msg("clock %d delay %lld: fired %lld ns early", (int)every_clock[c],
                          (long long)delays[d], (long long)(before + delays[d] - after));
             assert_ret(pollux_timer_delete(p, id), 0);
         }
@@ -679,121 +683,120 @@ static void periodic_with_huge_interval_fires_once_and_does_not_overflow(void **
 
 /* ---- ABSTIME ------------------------------------------------------------ */
 
-static void abstime_in_the_past_fires_immediately_with_count_1(void **state)
+/* body(p, clock, id) with a new timer of each clock ABSTIME is tested on
+ * (a monotonic one and the wall clock), deleted afterwards. */
+static void on_each_abstime_clock(pollux *p, void (*body)(pollux *p, clockid_t clock, int id))
 {
-    pollux *p = *state;
     static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
         int id = pollux_timer_create(p, clocks[c], NULL);
-        assert_ret(pollux_timer_settime(p, id, clock_ns(clocks[c]) - SEC, 0, POLLUX_TIMER_ABSTIME), 0);
-        assert_gettime(p, id, 0, 0, 0);
-        pollux_event ev;
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1); /* no need to block */
-        assert_int_equal(ev.fd, id);
-        assert_int_equal(ev.events, POLLUX_TIMER);
-        assert_int_equal(ev.count, 1);
-        assert_quiet(p, 10 * MS);
-
-        /* The earliest possible time: 1 ns after the epoch. */
-        assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-        assert_int_equal(ev.fd, id);
-        assert_int_equal(ev.count, 1);
+        assert_true(id >= 0);
+        body(p, clocks[c], id);
         assert_ret(pollux_timer_delete(p, id), 0);
     }
 }
 
+static void abstime_in_the_past_fires_immediately_with_count_1_on(pollux *p, clockid_t clock,
+                                                                  int id)
+{
+    assert_ret(pollux_timer_settime(p, id, clock_ns(clock) - SEC, 0, POLLUX_TIMER_ABSTIME), 0);
+    assert_gettime(p, id, 0, 0, 0);
+    expect_timer_once(p, id);
+    assert_quiet(p, 10 * MS);
+
+    /* The earliest possible time: 1 ns after the epoch. */
+    assert_ret(pollux_timer_settime(p, id, 1, 0, POLLUX_TIMER_ABSTIME), 0);
+    expect_timer_once(p, id);
+}
+
+static void abstime_in_the_past_fires_immediately_with_count_1(void **state)
+{
+    on_each_abstime_clock(*state, abstime_in_the_past_fires_immediately_with_count_1_on);
+}
+
+static void abstime_in_the_past_with_interval_counts_missed_periods_on(pollux *p,
+                                                                       clockid_t clock, int id)
+{
+    const int64_t period = 100 * MS;
+    int64_t start = clock_ns(clock) - 1 * SEC - 50 * MS;
+    assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
+    int64_t t1 = clock_ns(clock);
+    pollux_event ev;
+    assert_int_equal(wait_n(p, &ev, 1, 0), 1);
+    int64_t t1_end = clock_ns(clock);
+    assert_int_equal(ev.fd, id);
+    /* 1 for the initial expiration plus every whole period since. */
+    uint64_t lo = 1 + (uint64_t)((t1 - start) / period);
+    uint64_t hi = 1 + (uint64_t)((t1_end - start) / period);
+    if (ev.count < lo || ev.count > hi)
+        fail_msg("clock %d: count %llu, expected within [%llu, %llu]", (int)clock,
+                 (unsigned long long)ev.count, (unsigned long long)lo,
+                 (unsigned long long)hi);
+    assert_true(ev.count >= 11);
+    assert_gettime(p, id, 1, period, period);
+}
+
 static void abstime_in_the_past_with_interval_counts_missed_periods(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    const int64_t period = 100 * MS;
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t start = clock_ns(clocks[c]) - 1 * SEC - 50 * MS;
-        assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
-        int64_t t1 = clock_ns(clocks[c]);
-        pollux_event ev;
-        assert_int_equal(wait_n(p, &ev, 1, 0), 1);
-        int64_t t1_end = clock_ns(clocks[c]);
-        assert_int_equal(ev.fd, id);
-        /* 1 for the initial expiration plus every whole period since. */
-        uint64_t lo = 1 + (uint64_t)((t1 - start) / period);
-        uint64_t hi = 1 + (uint64_t)((t1_end - start) / period);
-        if (ev.count < lo || ev.count > hi)
-            fail_msg("clock %d: count %llu, expected within [%llu, %llu]", (int)clocks[c],
-                     (unsigned long long)ev.count, (unsigned long long)lo,
-                     (unsigned long long)hi);
-        assert_true(ev.count >= 11);
-        assert_gettime(p, id, 1, period, period);
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, abstime_in_the_past_with_interval_counts_missed_periods_on);
 }
 
 static void abstime_fires_at_the_deadline_on_its_clock(void **state)
 {
     pollux *p = *state;
-    static const clockid_t clocks[] = {
-        CLOCK_MONOTONIC, CLOCK_REALTIME,
-#ifdef CLOCK_BOOTTIME
-        CLOCK_BOOTTIME,
-#endif
-    };
-    for (size_t c = 0; c < sizeof clocks / sizeof clocks[0]; c++) {
+    for (size_t c = 0; c < sizeof every_clock / sizeof every_clock[0]; c++) {
         static int tag;
-        int id = pollux_timer_create(p, clocks[c], &tag);
-        int64_t deadline = clock_ns(clocks[c]) + 40 * MS;
+        int id = pollux_timer_create(p, every_clock[c], &tag);
+        int64_t deadline = clock_ns(every_clock[c]) + 40 * MS;
         assert_ret(pollux_timer_settime(p, id, deadline, 0, POLLUX_TIMER_ABSTIME), 0);
         pollux_event ev = next_timer_event(p, HANG_GUARD);
-        int64_t t = clock_ns(clocks[c]);
+        int64_t t = clock_ns(every_clock[c]);
         assert_int_equal(ev.fd, id);
         assert_int_equal(ev.count, 1);
         assert_ptr_equal(ev.data, &tag);
         if (t < deadline)
-            fail_msg("clock %d: ABSTIME timer fired %lld ns early", (int)clocks[c],
+            fail_msg("clock %d: ABSTIME timer fired %lld ns early", (int)every_clock[c],
                      (long long)(deadline - t));
         assert_gettime(p, id, 0, 0, 0);
         assert_ret(pollux_timer_delete(p, id), 0);
     }
 }
 
+static void abstime_periodic_is_never_early_on(pollux *p, clockid_t clock, int id)
+{
+    int64_t start = clock_ns(clock) + 5 * MS;
+    const int64_t period = 4 * MS;
+    assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
+    uint64_t total = 0;
+    for (int i = 0; i < 8; i++) {
+        pollux_event ev = next_timer_event(p, HANG_GUARD);
+        int64_t t = clock_ns(clock);
+        total += ev.count;
+        assert_true(t >= start + (int64_t)(total - 1) * period);
+    }
+}
+
 static void abstime_periodic_is_never_early(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t start = clock_ns(clocks[c]) + 5 * MS;
-        const int64_t period = 4 * MS;
-        assert_ret(pollux_timer_settime(p, id, start, period, POLLUX_TIMER_ABSTIME), 0);
-        uint64_t total = 0;
-        for (int i = 0; i < 8; i++) {
-            pollux_event ev = next_timer_event(p, HANG_GUARD);
-            int64_t t = clock_ns(clocks[c]);
-            total += ev.count;
-            assert_true(t >= start + (int64_t)(total - 1) * period);
-        }
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, abstime_periodic_is_never_early_on);
+}
+
+static void gettime_is_relative_for_abstime_on(pollux *p, clockid_t clock, int id)
+{
+    int64_t deadline = clock_ns(clock) + 10 * SEC;
+    assert_ret(pollux_timer_settime(p, id, deadline, 3 * SEC, POLLUX_TIMER_ABSTIME), 0);
+    int64_t rem, ivl;
+    assert_ret(pollux_timer_gettime(p, id, &rem, &ivl), 0);
+    int64_t t = clock_ns(clock);
+    assert_true(rem <= 10 * SEC);
+    assert_true(rem >= deadline - t);
+    assert_true(rem > 9 * SEC);
+    assert_int_equal(ivl, 3 * SEC);
 }
 
 static void gettime_is_relative_for_abstime(void **state)
 {
-    pollux *p = *state;
-    static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
-    for (size_t c = 0; c < 2; c++) {
-        int id = pollux_timer_create(p, clocks[c], NULL);
-        int64_t deadline = clock_ns(clocks[c]) + 10 * SEC;
-        assert_ret(pollux_timer_settime(p, id, deadline, 3 * SEC, POLLUX_TIMER_ABSTIME), 0);
-        int64_t rem, ivl;
-        assert_ret(pollux_timer_gettime(p, id, &rem, &ivl), 0);
-        int64_t t = clock_ns(clocks[c]);
-        assert_true(rem <= 10 * SEC);
-        assert_true(rem >= deadline - t);
-        assert_true(rem > 9 * SEC);
-        assert_int_equal(ivl, 3 * SEC);
-        assert_ret(pollux_timer_delete(p, id), 0);
-    }
+    on_each_abstime_clock(*state, gettime_is_relative_for_abstime_on);
 }
 
 /* ---- timers in the loop ------------------------------------------------- */
@@ -1173,31 +1176,6 @@ static void many_timers_fire_once_in_deadline_order_none_early(void **state)
 
 /* ---- pollux_fileno -------------------------------------------------------- */
 
-/* Where the backend has a pollux_fileno, or skip (the conformance suite
- * checks which backends must have one). */
-static int fileno_or_skip(pollux *p)
-{
-    int fd = pollux_fileno(p);
-    if (fd == -ENOTSUP) {
-        print_message("pollux_fileno is -ENOTSUP on %s here (docs/portability.md)\n",
-                      pollux_backend_name(pollux_backend_of(p)));
-        skip();
-    }
-    assert_true(fd >= 0);
-    return fd;
-}
-
-static int poll_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&pfd, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    assert_true(r >= 0);
-    return r == 1 && (pfd.revents & POLLIN);
-}
-
 /* The common nesting pattern: arm timers, then hand the descriptor to an
  * outer loop and call pollux_wait only once it is readable. */
 static void fileno_polls_readable_for_a_timer_armed_before_any_wait(void **state)
@@ -1406,20 +1384,11 @@ static void looptime_before_any_wait_counts_from_the_call(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: %s BACKEND [TEST-NAME-PATTERN]\n", argv[0]);
-        return 2;
-    }
-    g_backend = strcmp(argv[1], "auto") == 0 ? POLLUX_BACKEND_AUTO
-                                              : backend_from_argument(argv[0], argv[1]);
-
     struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_NODEFER };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    if (argc == 3)
-        cmocka_set_test_filter(argv[2]);
 
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(timer_ids_are_small_distinct_nonnegative_ints),
         T(timer_id_equal_to_registered_fd_does_not_clash),
         T(create_with_supported_clocks_succeeds),
@@ -1469,7 +1438,8 @@ int main(int argc, char **argv)
         T(looptime_counts_from_the_last_wait),
         T(looptime_before_any_wait_counts_from_the_call),
     };
-    char group[64];
-    snprintf(group, sizeof group, "timers-%s", argv[1]);
-    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    static const struct backend_suite suite = {
+        .name = "timers", .backend = &g_backend, .accepts_auto = true,
+    };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

@@ -25,12 +25,7 @@
 
 #include <cmocka.h>
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "selftest.h"
 
 static int add(int dp, int fd, short events)
 {
@@ -42,11 +37,6 @@ static int dp_poll(int dp, struct pollfd *out, int n, int timeout_ms)
 {
     struct dvpoll dv = { .dp_fds = out, .dp_nfds = n, .dp_timeout = timeout_ms };
     return ioctl(dp, DP_POLL, &dv);
-}
-
-static void write_bytes(int fd, const char *s)
-{
-    assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
 struct fixture {

@@ -30,14 +30,9 @@
 
 #include <cmocka.h>
 
-/* ---- helpers -------------------------------------------------------- */
+#include "selftest.h"
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+/* ---- helpers -------------------------------------------------------- */
 
 static void sleep_ms(int ms)
 {
@@ -72,11 +67,6 @@ static const struct kevent *find(const struct kevent *ev, int n, uintptr_t ident
         if (ev[i].ident == ident && ev[i].filter == filter)
             return &ev[i];
     return NULL;
-}
-
-static void write_bytes(int fd, const char *s)
-{
-    assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
 struct fixture {

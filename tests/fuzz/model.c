@@ -375,8 +375,8 @@ static short possible(struct run *r, const struct reg *g, const short *before, c
     return rv;
 }
 
-/* Every event of one registration or timer carries the same serial, never
- * 0 (include/pollux.h); that different ones differ is what
+/* Every event of one registration or timer setting carries the same
+ * serial, never 0 (include/pollux.h); that different ones differ is what
  * model_check_current() sees. */
 static void check_serial(const struct run *r, const pollux_event *e, uint64_t *seen)
 {
@@ -601,8 +601,9 @@ static bool model_current(struct run *r, int i)
 /*
  * After every operation: an unregister or timer_delete makes the events of
  * that source not current, and so does a new registration or timer that
- * took its number or id; modify, settime, a fired ONESHOT and after_fork
- * keep them current (include/pollux.h). An unknown kind and a NULL poller
+ * took its number or id, and a settime makes the timer's not current;
+ * modify, a fired ONESHOT and after_fork keep them current
+ * (include/pollux.h). An unknown kind and a NULL poller
  * or event are never current.
  */
 void model_check_current(struct run *r)
@@ -753,6 +754,10 @@ void model_timer_settime(struct run *r, int id, int clockid, int64_t initial, in
         return;
     t->state = timer_state(initial, flags, now);
     t->interval = interval;
+    /* Re-arming or disarming discards pending expirations, the ones the
+     * caller's batch holds included: a new serial from now on. */
+    t->gen = ++r->next_gen;
+    t->serial = 0;
 }
 
 void model_timer_gettime(struct run *r, int id, bool want_remaining, int64_t remaining,

@@ -65,8 +65,10 @@ struct tmr {
     void *data;
     enum timer_state state;
     int64_t interval;
-    int gen;         /* which timer this is: new at every successful create */
-    uint64_t serial; /* event.serial of its events, 0 until the first one */
+    int gen;         /* which timer setting this is: new at every successful
+                      * create and settime */
+    uint64_t serial; /* event.serial of its events, 0 until the first one
+                      * (again after a settime) */
 };
 
 /* A file libkqueue may go on watching under a number (see model_closing). */
