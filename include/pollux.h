@@ -2,7 +2,8 @@
  * pollux.h - a portable I/O multiplexing library.
  *
  * One poller API over the kernel's readiness interfaces (select, poll,
- * epoll, kqueue, /dev/poll), with timers and a cross-thread wake.
+ * epoll, kqueue, /dev/poll), with timers, signals, child processes and a
+ * cross-thread wake.
  *
  * Conventions
  *   - Every function that can fail returns an int: >= 0 on success, a
@@ -64,6 +65,9 @@ typedef enum pollux_backend {
 /* Readiness only: sources that are not descriptors. -EINVAL in an interest. */
 #define POLLUX_TIMER  0x0040u /* a timer expired; event.count = expirations */
 #define POLLUX_WAKE   0x0080u /* pollux_wake() was called; event.fd = -1 */
+#define POLLUX_SIGNAL 0x0800u /* a watched signal was delivered; event.fd = the signal
+                               * number, event.count = deliveries since the last report */
+#define POLLUX_CHILD  0x1000u /* a watched child exited; event.fd = its pid */
 
 /* Registration modes, ORed into an interest. */
 #define POLLUX_ONESHOT   0x0100u /* after one report, disarmed until pollux_modify() */
@@ -93,17 +97,25 @@ typedef enum pollux_backend {
 typedef enum pollux_kind {
     POLLUX_KIND_FD = 0, /* a registered descriptor: fd = the descriptor, events = readiness bits */
     POLLUX_KIND_TIMER,  /* a timer: fd = the timer id, count = expirations, events = POLLUX_TIMER */
-    POLLUX_KIND_WAKE    /* pollux_wake(): fd = -1, events = POLLUX_WAKE */
+    POLLUX_KIND_WAKE,   /* pollux_wake(): fd = -1, events = POLLUX_WAKE */
+    POLLUX_KIND_SIGNAL, /* a watched signal: fd = the signal number, count = deliveries,
+                         * events = POLLUX_SIGNAL */
+    POLLUX_KIND_CHILD   /* a watched child exited: fd = its pid, status = its wait
+                         * status, events = POLLUX_CHILD */
 } pollux_kind;
 
 /* One report. */
 typedef struct pollux_event {
-    int      fd;     /* the descriptor; the timer id for a timer; -1 for a wake */
+    int      fd;     /* the descriptor; the timer id for a timer; -1 for a wake;
+                      * the signal number for a signal; the pid for a child */
     uint32_t events; /* readiness bits (POLLUX_TIMER and POLLUX_WAKE included) */
-    uint64_t count;  /* a timer: expirations since the last report; else 0 */
+    uint64_t count;  /* a timer: expirations since the last report; a signal:
+                      * deliveries since the last report; else 0 */
     void    *data;   /* the pointer given at registration (or timer creation),
                       * as it was when pollux_wait() filled the event */
     uint32_t kind;   /* a pollux_kind */
+    int      status; /* POLLUX_KIND_CHILD: the wait status (WIFEXITED() and
+                      * friends apply); else 0 */
     uint64_t serial; /* which registration or timer produced the event: for
                       * pollux_event_current(); never 0 in a filled event */
 } pollux_event;
@@ -280,6 +292,69 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
  * expirations are dropped, and events of it that a wait already returned
  * are no longer current (pollux_event_current()). Returns 0 or -ENOENT. */
 POLLUX_API int pollux_timer_delete(pollux *p, int timer);
+
+/*
+ * Signals. A watched signal's deliveries are reported by pollux_wait() as
+ * POLLUX_SIGNAL events with event.fd = the signal number and event.count
+ * = deliveries since the last report (>= 1; the kernel merges deliveries
+ * of a standard signal that arrive while one is pending). Two pollers
+ * watching one signal both report each delivery. What pollux does to the
+ * disposition and the signal mask depends on the backend, and threaded
+ * programs have a rule to follow: see docs/signals.md.
+ *
+ * pollux_signal_add - watch signo, with data returned in its events.
+ * Returns 0, or:
+ *   -EINVAL   a NULL poller, or signo is not a signal that can be watched:
+ *             out of range, SIGKILL, SIGSTOP, the faults SIGSEGV, SIGBUS,
+ *             SIGFPE, SIGILL, or a real-time signal the C library keeps
+ *   -EEXIST   this poller already watches signo
+ *   -EBUSY    a poller of a backend that watches signals another way
+ *             (docs/signals.md) watches signo now
+ *   -EIO      after a failed pollux_after_fork()
+ *   -ENOMEM, -EMFILE, ... the descriptors or memory it needs
+ */
+POLLUX_API int pollux_signal_add(pollux *p, int signo, void *data);
+
+/*
+ * pollux_signal_remove - stop watching signo. Deliveries not reported yet
+ * are dropped; the last watch of signo in the process restores the
+ * disposition and the mask as they were before the first. Returns 0, or
+ * -EINVAL (a NULL poller), -ENOENT (signo is not watched by p).
+ */
+POLLUX_API int pollux_signal_remove(pollux *p, int signo);
+
+/*
+ * Child processes. A watched child's exit is reported by pollux_wait() as
+ * one POLLUX_CHILD event (kind POLLUX_KIND_CHILD) with event.fd = its pid
+ * and event.status = its wait status (WIFEXITED(), WEXITSTATUS(),
+ * WIFSIGNALED(), WTERMSIG() apply). pollux reaps the child when it
+ * reports it (waitpid on that pid only: no other process is ever reaped),
+ * and the watch ends with that report: the event stays current until the
+ * next pollux_wait(). A child that exited before it was watched is
+ * reported by the next wait. status is -1 when other code reaped the
+ * child first (its status is lost then). See docs/signals.md.
+ *
+ * pollux_child_add - watch the child pid, with data returned in its event.
+ * Returns 0, or:
+ *   -EINVAL   a NULL poller or pid <= 0
+ *   -ECHILD   pid is not a child of this process (or was reaped already)
+ *   -EEXIST   this poller watches pid already
+ *   -EBUSY    another poller of this process watches pid (only one can
+ *             reap it)
+ *   -EBUSY    also: SIGCHLD is how exits are learnt here and a poller of
+ *             another kind of backend watches it (docs/signals.md)
+ *   -EIO      after a failed pollux_after_fork()
+ *   -ENOMEM, -EMFILE, ...
+ */
+POLLUX_API int pollux_child_add(pollux *p, int pid, void *data);
+
+/*
+ * pollux_child_remove - stop watching pid without reaping it (also a
+ * watch whose exit was reported by the last wait: its event is then no
+ * longer current). Returns 0, or -EINVAL (a NULL poller), -ENOENT (not
+ * watched by p).
+ */
+POLLUX_API int pollux_child_remove(pollux *p, int pid);
 
 /*
  * pollux_after_fork - call in a child process after fork() before using a

@@ -23,6 +23,7 @@
 #ifndef POLLUX_BACKEND_H
 #define POLLUX_BACKEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -53,6 +54,11 @@ enum pollux_report_kind {
     POLLUX_REPORT_WAKE,         /* the backend's own wake-up (ops->wake) */
     POLLUX_REPORT_TIMER,        /* the backend's own timer (ops->timer_arm); fd is
                                  * the timer queue */
+    POLLUX_REPORT_SIGNAL,       /* a signal watched through ops->signal_watch was
+                                 * delivered: fd is the signal number, events the
+                                 * deliveries since its last report (at least 1) */
+    POLLUX_REPORT_CHILD,        /* a child watched through ops->child_watch exited:
+                                 * fd is its pid */
 };
 
 struct pollux_report {
@@ -96,6 +102,16 @@ enum pollux_timer_source_kind {
     POLLUX_TIMER_SOURCE_TIMEOUT  /* none: the wait's timeout is shortened */
 };
 
+/* How signal.c learns of a watched signal's deliveries (docs/signals.md). */
+enum pollux_signal_source {
+    POLLUX_SIGNAL_SOURCE_HANDLER = 0, /* a sigaction handler counts them and writes a
+                                       * channel the poller watches */
+    POLLUX_SIGNAL_SOURCE_SIGNALFD,    /* the signal blocked and read from a signalfd
+                                       * (Linux); falls back to HANDLER without one */
+    POLLUX_SIGNAL_SOURCE_BACKEND      /* the backend's own (kqueue's EVFILT_SIGNAL),
+                                       * through signal_watch() */
+};
+
 /* Capabilities (backend_ops.caps). */
 #define POLLUX_CAP_PIPE_ERR   0x1u /* a pipe whose reader is gone reports ERR to its
                                     * writer (kqueue says HUP) */
@@ -121,6 +137,7 @@ struct backend_ops {
      * only queued for a number that is open. */
     uint32_t batched;
     enum pollux_timer_source_kind timer_source;
+    enum pollux_signal_source signal_source;
 
     /* Create the kernel object and the backend's state (*state). 0 or
      * -errno, with nothing left behind. */
@@ -173,6 +190,15 @@ struct backend_ops {
      * init(); must be async-signal-safe; wait() then reports
      * POLLUX_REPORT_WAKE. NULL: the core's wake channel. */
     int (*wake)(void *state);
+    /* POLLUX_SIGNAL_SOURCE_BACKEND only: start (on) or stop reporting
+     * deliveries of signo as POLLUX_REPORT_SIGNAL, at once. 0 or -errno;
+     * stopping always succeeds. The core sets the disposition. */
+    int (*signal_watch)(void *state, int signo, bool on);
+    /* Optional: the backend's own watch of a child's exit (kqueue's
+     * EVFILT_PROC), at once: 0, -ESRCH when it has exited already, or
+     * -errno; stopping always succeeds. wait() then reports
+     * POLLUX_REPORT_CHILD once. NULL: the core uses a pidfd. */
+    int (*child_watch)(void *state, int pid, bool on);
 };
 
 #endif

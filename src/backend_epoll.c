@@ -392,6 +392,7 @@ const struct backend_ops pollux_backend_epoll = {
     .caps = POLLUX_CAP_PIPE_ERR,
     .batched = POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_TIMERFD,
+    .signal_source = POLLUX_SIGNAL_SOURCE_SIGNALFD,
     .init = epoll_backend_init,
     .destroy = epoll_backend_destroy,
     .add = epoll_backend_add,

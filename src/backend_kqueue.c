@@ -37,6 +37,14 @@
 #include "clock.h"
 #include "util.h"
 
+/* Signals through EVFILT_SIGNAL, except over libkqueue, whose EVFILT_SIGNAL
+ * loses deliveries now and then (seen in tests/signals.c run after
+ * another): there the core's own signalfd path serves, as on epoll
+ * (docs/portability.md). */
+#if defined(EVFILT_SIGNAL) && !defined(HAVE_LIBKQUEUE)
+#define USE_EVFILT_SIGNAL 1
+#endif
+
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
 
@@ -67,6 +75,8 @@ struct kqueue_state {
     int mask_size;
     int *refused;            /* batched modifies that found a file it refuses */
     int refused_count, refused_size;
+    int *procs;              /* pids with an EVFILT_PROC knote (for rebuild) */
+    int proc_count, proc_size;
 };
 
 #define FIRED 0x8000u
@@ -132,6 +142,7 @@ static void kqueue_backend_destroy(void *state)
     free(s->backlog);
     free(s->mask);
     free(s->refused);
+    free(s->procs);
     free(s);
 }
 
@@ -366,6 +377,10 @@ static int queue_everything(struct kqueue_state *s, int gone)
         if (s->timer_armed[q])
             err = queue_change(s, (uintptr_t)q, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_NSECONDS,
                                time_left(s->timer_clock[q], s->timer_deadline[q]), NULL);
+#ifdef EVFILT_PROC
+    for (int i = 0; err == 0 && i < s->proc_count; i++)
+        err = queue_change(s, (uintptr_t)s->procs[i], EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL);
+#endif
     if (err == 0)
         err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
     return err;
@@ -701,7 +716,8 @@ static int merge(struct kqueue_state *s, struct pollux_report *out, int max, int
 static void clear_slots(struct kqueue_state *s, const struct pollux_report *list, int count)
 {
     for (int i = 0; i < count; i++)
-        if (list[i].fd >= 0 && list[i].fd < s->slot_size)
+        if (list[i].fd >= 0 && list[i].fd < s->slot_size && list[i].kind != POLLUX_REPORT_SIGNAL
+            && list[i].kind != POLLUX_REPORT_CHILD)
             s->slot_of[list[i].fd] = -1;
 }
 
@@ -739,6 +755,38 @@ static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
 }
 
+/* A report about a signal or a process: its number is not a descriptor
+ * and never merges with one (merge() is given fd -1). */
+static int put_other(struct kqueue_state *s, const struct kevent *k, struct pollux_report *out,
+                     int max, int *n, enum pollux_report_kind kind, uint32_t events)
+{
+    int before = *n;
+    int err = merge(s, out, max, n, -1, kind, events);
+    if (err == 0)
+        (*n > before ? &out[*n - 1] : &s->backlog[s->backlog_count - 1])->fd = (int)k->ident;
+    return err;
+}
+
+#ifdef USE_EVFILT_SIGNAL
+/* A signal's deliveries since its last retrieval, as a report. */
+static uint32_t deliveries(const struct kevent *k)
+{
+    return k->data > 0 && k->data < UINT32_MAX ? (uint32_t)k->data : k->data > 0 ? UINT32_MAX : 1;
+}
+#endif
+
+#ifdef EVFILT_PROC
+static void proc_forget(struct kqueue_state *s, int pid)
+{
+    for (int i = 0; i < s->proc_count; i++) {
+        if (s->procs[i] == pid) {
+            s->procs[i] = s->procs[--s->proc_count];
+            return;
+        }
+    }
+}
+#endif
+
 /* Turn kevent results into merged reports. */
 static int take_results(struct kqueue_state *s, int got, struct pollux_report *out, int max, int *n)
 {
@@ -760,6 +808,15 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
             wake_seen = true;
             atomic_store(&s->wake_sent, false);
+#endif
+#ifdef USE_EVFILT_SIGNAL
+        } else if (k->filter == EVFILT_SIGNAL) {
+            err = put_other(s, k, out, max, n, POLLUX_REPORT_SIGNAL, deliveries(k));
+#endif
+#ifdef EVFILT_PROC
+        } else if (k->filter == EVFILT_PROC) {
+            proc_forget(s, (int)k->ident); /* NOTE_EXIT ends the knote */
+            err = put_other(s, k, out, max, n, POLLUX_REPORT_CHILD, 0);
 #endif
         } else {
             oneshot_fired(s, k);
@@ -904,8 +961,8 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
             return n;
     }
     for (int i = 0; i < n; i++) {
-        if (out[i].fd < 0)
-            continue;
+        if (out[i].fd < 0 || out[i].kind == POLLUX_REPORT_SIGNAL || out[i].kind == POLLUX_REPORT_CHILD)
+            continue; /* not a descriptor */
         int err = reserve_slots(s, out[i].fd);
         if (err < 0)
             return err;
@@ -993,6 +1050,40 @@ static int kqueue_backend_wake(void *state)
 }
 #endif
 
+#ifdef USE_EVFILT_SIGNAL
+/* Handed to the kernel at once: a delivery right after pollux_signal_add()
+ * must be recorded. The core sets the disposition (sigreg.c). */
+static int kqueue_backend_signal_watch(void *state, int signo, bool on)
+{
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int err = queue_change(s, (uintptr_t)signo, EVFILT_SIGNAL, on ? EV_ADD : EV_DELETE, 0, 0, NULL);
+    if (err == 0)
+        err = flush_now(s, first);
+    return on ? err : 0;
+}
+#endif
+
+#ifdef EVFILT_PROC
+/* NOTE_EXIT only: fork and exec are not pollux events. -ESRCH for a child
+ * that is a zombie already (FreeBSD does not attach to one). */
+static int kqueue_backend_child_watch(void *state, int pid, bool on)
+{
+    struct kqueue_state *s = state;
+    int first = s->change_count;
+    int err = pollux_grow_array((void **)&s->procs, &s->proc_size, s->proc_count + 1, sizeof *s->procs);
+    if (err == 0)
+        err = queue_change(s, (uintptr_t)pid, EVFILT_PROC, on ? EV_ADD : EV_DELETE,
+                           on ? NOTE_EXIT : 0, 0, NULL);
+    if (err == 0)
+        err = flush_now(s, first);
+    proc_forget(s, pid);
+    if (on && err == 0)
+        s->procs[s->proc_count++] = pid;
+    return on ? err : 0;
+}
+#endif
+
 static int kqueue_backend_kernel_fd(const void *state)
 {
     const struct kqueue_state *s = state;
@@ -1009,6 +1100,15 @@ const struct backend_ops pollux_backend_kqueue = {
     .caps = 0, /* EVFILT_TIMER does not notice the wall clock being set */
     .batched = POLLUX_BATCH_MOD | POLLUX_BATCH_RECHECK,
     .timer_source = POLLUX_TIMER_SOURCE_BACKEND,
+#ifdef USE_EVFILT_SIGNAL
+    .signal_source = POLLUX_SIGNAL_SOURCE_BACKEND,
+    .signal_watch = kqueue_backend_signal_watch,
+#else
+    .signal_source = POLLUX_SIGNAL_SOURCE_SIGNALFD,
+#endif
+#ifdef EVFILT_PROC
+    .child_watch = kqueue_backend_child_watch,
+#endif
     .init = kqueue_backend_init,
     .destroy = kqueue_backend_destroy,
     .add = kqueue_backend_add,

@@ -12,9 +12,11 @@
 
 #include "always_ready.h"
 #include "changes.h"
+#include "childwatch.h"
 #include "clock.h"
 #include "collect.h"
 #include "fdtable.h"
+#include "sigwatch.h"
 #include "timer.h"
 #include "util.h"
 #include "wake.h"
@@ -68,6 +70,10 @@ static bool deliver_internal(pollux *p, const struct fd_entry *e, int fd, pollux
     }
     if (e->role == FD_TIMER)
         pollux_timers_source_fd_ready(p, fd); /* timers_collect() reports them */
+    if (e->role == FD_SIGNAL)
+        pollux_signals_fd_ready(p, fd); /* signals_collect() reports them */
+    if (e->role == FD_CHILD)
+        pollux_children_fd_ready(p, fd); /* children_collect() reports it */
     /* FD_READY_FLAG: the files themselves are reported by the core. */
     return false;
 }
@@ -97,6 +103,14 @@ static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event
     }
     if (r->kind == POLLUX_REPORT_TIMER) {
         pollux_timers_source_fired(p);
+        return false;
+    }
+    if (r->kind == POLLUX_REPORT_SIGNAL) {
+        pollux_signals_fired(p, r->fd, r->events);
+        return false;
+    }
+    if (r->kind == POLLUX_REPORT_CHILD) {
+        pollux_children_exited(p, r->fd);
         return false;
     }
     if (r->fd >= p->fds_size)
@@ -219,16 +233,20 @@ static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int
 }
 
 /* The core's own sources, timers and always-ready files, taking turns at
- * leading so that an always-due timer cannot crowd out the files. */
+ * leading so that an always-due timer cannot crowd out the files; signals
+ * and children come first, each is reported once per delivery or exit. */
 static int collect_own(pollux *p, pollux_event *out, int max)
 {
-    int n;
+    int n = pollux_signals_collect(p, out, max);
+    n += pollux_children_collect(p, out + n, max - n);
+    out += n;
+    max -= n;
     if (p->files_before_timers) {
-        n = pollux_always_ready_collect(p, out, max);
-        n += pollux_timers_collect(p, out + n, max - n);
+        int k = pollux_always_ready_collect(p, out, max);
+        n += k + pollux_timers_collect(p, out + k, max - k);
     } else {
-        n = pollux_timers_collect(p, out, max);
-        n += pollux_always_ready_collect(p, out + n, max - n);
+        int k = pollux_timers_collect(p, out, max);
+        n += k + pollux_always_ready_collect(p, out + k, max - k);
     }
     p->files_before_timers = !p->files_before_timers;
     return n;
@@ -245,13 +263,16 @@ static int collect_found_files(pollux *p, pollux_event *out, int n, int max)
 }
 
 /*
- * A round of a poller with timers or always-ready files: the sources the
- * core reports itself and the kernel's. Whoever was left without room
- * last time goes first, so neither kind starves the other.
+ * A round of a poller with timers, always-ready files, signal or child
+ * watches: the sources the core reports itself and the kernel's. Whoever
+ * was left without room last time goes first, so neither kind starves
+ * the other.
  */
 static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p);
+    bool own_ready = pollux_always_ready_any_armed(p) || pollux_timers_due(p)
+                     || pollux_signals_due(p)
+                     || pollux_children_due(p);
     if (own_ready)
         timeout_ns = 0;
     else
@@ -263,19 +284,23 @@ static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_
         n += collect_own(p, out + n, max - n);
     if (n < max) {
         int r = collect_kernel(p, out + n, max - n, n > 0 ? 0 : timeout_ns);
+        /* A watched signal's handler interrupted the wait: report it. */
+        if (r == -EINTR && (pollux_signals_due(p) || pollux_children_due(p)))
+            r = 0;
         if (r < 0)
             return n > 0 ? n : r;
         n += r;
     }
     if (!own_first)
         n += collect_own(p, out + n, max - n);
-    /* Only pollers with timers or always-ready files get here. */
+    /* Only pollers with timers, always-ready files, signals or children get here. */
     pollux_timers_arm_sources(p); /* for pollux_fileno() users that never block */
     pollux_sync_ready_flag(p);    /* due timers left over, files disarmed (ONESHOT, EDGE) */
     /* Turns alternate: after leading, the core's sources follow; after
      * following without room, they lead. */
     p->own_sources_first = !own_first && n == max
-                           && (pollux_always_ready_any_armed(p) || pollux_timers_due(p));
+                           && (pollux_always_ready_any_armed(p) || pollux_timers_due(p)
+                               || pollux_signals_due(p) || pollux_children_due(p));
     return n;
 }
 
@@ -285,7 +310,8 @@ static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_
  * watches) one function around the backend's wait. */
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    if (p->timers != NULL || p->always_ready_count != 0)
+    if (p->timers != NULL || p->always_ready_count != 0 || pollux_signals_watching(p)
+        || pollux_children_watching(p))
         return collect_mixed(p, out, max, timeout_ns);
     int n = collect_kernel(p, out, max, timeout_ns);
     if (n < 0 || p->always_ready_count == 0)
@@ -299,6 +325,8 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
         return -EINVAL;
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
+    /* The children the last wait reported: their batch is handled. */
+    pollux_children_forget_reported(p);
     int64_t deadline = 0;
     if (timeout_ns > 0) {
         int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);

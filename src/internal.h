@@ -37,7 +37,9 @@ enum fd_role {
     FD_WAKE,     /* the read end of the wake channel */
     FD_TIMER,    /* a kernel timer source (timerfd) */
     FD_READY_FLAG, /* readable while always-ready files are armed (fileno) */
-    FD_KERNEL     /* the backend's kernel object (never watched) */
+    FD_KERNEL,    /* the backend's kernel object (never watched) */
+    FD_SIGNAL,    /* a signal source or the poller's signal channel (sigwatch.c) */
+    FD_CHILD      /* a watched child's pidfd (childwatch.c) */
 };
 
 /* Per-slot state flags. */
@@ -78,6 +80,8 @@ struct always_ready_file {
 };
 
 struct pollux_timers;
+struct pollux_signals;
+struct pollux_children;
 
 struct pollux {
     const struct backend_ops *ops;
@@ -119,6 +123,8 @@ struct pollux {
      * or by pollux_fileno() (nested), and then kept. */
     struct pollux_channel ready_flag;
     struct pollux_timers *timers; /* NULL until the first timer is created */
+    struct pollux_signals *signals; /* NULL until the first signal is watched */
+    struct pollux_children *children; /* NULL until the first child is watched */
 };
 
 #endif

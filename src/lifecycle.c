@@ -15,7 +15,9 @@
 #include "changes.h"
 #include "collect.h"
 #include "fdtable.h"
+#include "childwatch.h"
 #include "lifecycle.h"
+#include "sigwatch.h"
 #include "timer.h"
 #include "util.h"
 #include "wake.h"
@@ -168,6 +170,10 @@ static int rebuild(pollux *p, bool wake_was_pending)
     if (wake_was_pending && (err = pollux_lifecycle_wake(p)) < 0)
         return err;
     err = rewatch_registrations(p);
+    if (err == 0)
+        err = pollux_signals_rebuild(p);
+    if (err == 0)
+        err = pollux_children_rebuild(p);
     if (err == 0)
         err = pollux_timers_arm_sources(p); /* for pollux_fileno(), before any wait */
     if (err == 0)

@@ -26,6 +26,11 @@
 #define HAVE_EVENTFD 1
 #define HAVE_PPOLL 1
 #define HAVE_TIMERFD 1
+#define HAVE_SIGNALFD 1
+#include <sys/syscall.h>
+#ifdef SYS_pidfd_open
+#define HAVE_PIDFD_OPEN 1
+#endif
 /* __GLIBC__ comes from the libc's own headers, not from the compiler: pull
  * in one (after _GNU_SOURCE above) before testing it. */
 #include <limits.h>

@@ -16,11 +16,13 @@
 
 #include "always_ready.h"
 #include "changes.h"
+#include "childwatch.h"
 #include "collect.h"
 #include "fdtable.h"
 #include "internal.h"
 #include "lifecycle.h"
 #include "registry.h"
+#include "sigwatch.h"
 #include "timer.h"
 #include "util.h"
 
@@ -206,6 +208,8 @@ POLLUX_API void pollux_free(pollux *p)
     if (p == NULL)
         return;
     pollux_timers_free(p);
+    pollux_children_free(p);
+    pollux_signals_free(p); /* restores dispositions and the mask */
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->fd_data);
@@ -273,6 +277,10 @@ POLLUX_API int pollux_event_current(const pollux *p, const pollux_event *ev)
         return pollux_timers_current(p, ev->fd, ev->serial);
     case POLLUX_KIND_WAKE:
         return 1; /* the poller's one wake channel is never removed */
+    case POLLUX_KIND_SIGNAL:
+        return pollux_signals_current(p, ev->fd, ev->serial);
+    case POLLUX_KIND_CHILD:
+        return pollux_children_current(p, ev->fd, ev->serial);
     default:
         return 0; /* never "handle it" for a kind this version does not know */
     }
@@ -285,6 +293,43 @@ POLLUX_API int pollux_wake(pollux *p)
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
     return pollux_lifecycle_wake(p);
+}
+
+/* ---- signals -------------------------------------------------------- */
+
+POLLUX_API int pollux_signal_add(pollux *p, int signo, void *data)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (p->backend == NULL)
+        return POLLUX_NO_KERNEL_STATE;
+    return pollux_signals_add(p, signo, data);
+}
+
+/* Also without kernel state: like a timer, a watch can always go. */
+POLLUX_API int pollux_signal_remove(pollux *p, int signo)
+{
+    if (p == NULL)
+        return -EINVAL;
+    return pollux_signals_remove(p, signo);
+}
+
+/* ---- child processes ------------------------------------------------- */
+
+POLLUX_API int pollux_child_add(pollux *p, int pid, void *data)
+{
+    if (p == NULL || pid <= 0)
+        return -EINVAL;
+    if (p->backend == NULL)
+        return POLLUX_NO_KERNEL_STATE;
+    return pollux_children_add(p, pid, data);
+}
+
+POLLUX_API int pollux_child_remove(pollux *p, int pid)
+{
+    if (p == NULL)
+        return -EINVAL;
+    return pollux_children_remove(p, pid);
 }
 
 /* The kernel objects of a parent are shared with the child (epoll) or not

@@ -27,7 +27,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,6 +450,64 @@ static void every_allocation_can_fail(void **state)
                   pollux_backend_name(g_backend), total, g_failed_calls);
 }
 
+/* A call that may meet the injected failure: retried while it does. */
+#define RETRY_ENOMEM(call)                                                       \
+    ({                                                                           \
+        int r_;                                                                  \
+        while ((r_ = (call)) == -ENOMEM && g_injected)                           \
+            g_injected = false;                                                  \
+        r_;                                                                      \
+    })
+
+/* Waits until an event of kind comes; its status. */
+static int wait_kind(pollux *p, uint32_t kind)
+{
+    pollux_event ev[4];
+    for (int round = 0; round < 20; round++) {
+        int n = RETRY_ENOMEM(pollux_wait(p, ev, 4, 5 * NS_PER_S));
+        assert_true(n > 0);
+        for (int i = 0; i < n; i++)
+            if (ev[i].kind == kind)
+                return ev[i].status;
+    }
+    fail_msg("no event of kind %u", (unsigned)kind);
+    return -1;
+}
+
+/* A signal watch and a child watch, each reported, then removed. */
+static void run_sources(void)
+{
+    g_allocs = 0;
+    g_injected = false;
+    pollux *p = NULL;
+    assert_ret(RETRY_ENOMEM(pollux_new(&p, g_backend)), 0);
+    assert_ret(RETRY_ENOMEM(pollux_signal_add(p, SIGUSR1, NULL)), 0);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    wait_kind(p, POLLUX_KIND_SIGNAL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(3);
+    assert_ret(RETRY_ENOMEM(pollux_child_add(p, pid, NULL)), 0);
+    assert_int_equal(WEXITSTATUS(wait_kind(p, POLLUX_KIND_CHILD)), 3);
+    assert_ret(pollux_signal_remove(p, SIGUSR1), 0);
+    pollux_free(p);
+    assert_int_equal(g_live, 0);
+}
+
+static void signal_and_child_watches_survive_every_allocation_failure(void **state)
+{
+    (void)state;
+    g_fail_at = 0;
+    run_sources();
+    long total = g_allocs;
+    for (g_fail_at = 1; g_fail_at <= total; g_fail_at++)
+        run_sources();
+    g_fail_at = 0;
+    print_message("%s: signal and child watches: %ld allocations, each failed in one run\n",
+                  pollux_backend_name(g_backend), total);
+}
+
 /*
  * The kernel refusing to watch one descriptor again (epoll: ENOMEM, or
  * ENOSPC past max_user_watches) fails the whole after_fork, for each
@@ -535,6 +595,7 @@ int main(int argc, char **argv)
     static const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_allocation_can_fail),
         cmocka_unit_test(after_fork_fails_when_the_kernel_refuses_a_registration),
+        cmocka_unit_test(signal_and_child_watches_survive_every_allocation_failure),
     };
     static const struct backend_suite suite = {
         .name = "alloc_failure", .backend = &g_backend,

@@ -889,8 +889,10 @@ static void rearm_from_inside_the_handler(void **state)
     int64_t before = clock_ns(CLOCK_MONOTONIC);
     assert_ret(pollux_timer_settime(p, id, 40 * MS, 40 * MS, 0), 0);
     ev = next_timer_event(p, HANG_GUARD);
-    assert_int_equal(ev.count, 1);
-    assert_true(clock_ns(CLOCK_MONOTONIC) >= before + 40 * MS);
+    /* More than one period when the test was not scheduled for 80 ms (a
+     * loaded machine): each counted one has passed, none early. */
+    assert_true(ev.count >= 1);
+    assert_true(clock_ns(CLOCK_MONOTONIC) >= before + (int64_t)ev.count * 40 * MS);
     /* And one that disarms itself. */
     assert_ret(pollux_timer_settime(p, id, 0, 0, 0), 0);
     assert_quiet(p, 60 * MS);

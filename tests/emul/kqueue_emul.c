@@ -11,6 +11,8 @@
  *       a descriptor's read and write knotes differ in mode (one EV_CLEAR,
  *       the other level-triggered) and be disabled separately.
  *     - one timerfd per EVFILT_TIMER knote;
+ *     - one signalfd for the process, shared by every EVFILT_SIGNAL knote;
+ *     - one pidfd per EVFILT_PROC knote (NOTE_EXIT only);
  *     - an eventfd that is readable while the emulation's own ready queue
  *       is not empty (EVFILT_USER triggers, undelivered edges).
  *
@@ -50,8 +52,11 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +78,7 @@ _Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &
 
 /* Outer epoll tags: the low byte is the kind, the high 32 bits a
  * generation (timers). */
-enum { TAG_RD = 1, TAG_WR, TAG_EVFD, TAG_TIMER };
+enum { TAG_RD = 1, TAG_WR, TAG_EVFD, TAG_TIMER, TAG_SIGNAL, TAG_PROC };
 
 /* A socket error is reported in fflags with EV_EOF. Linux has no way to
  * read it without clearing it (SO_ERROR clears), and clearing would hide
@@ -96,6 +101,8 @@ struct knote {
 
     int tfd;               /* EVFILT_TIMER: the timerfd, or -1 */
     bool triggered;        /* EVFILT_USER: NOTE_TRIGGER seen, not yet cleared */
+    uint64_t hits_seen;    /* EVFILT_SIGNAL: the process's count when last reported */
+    int pfd;               /* EVFILT_PROC: a pidfd in the outer epoll, or -1 */
 
     struct knote *next;    /* kq->others (timer, user) or kq->vnodes list */
     struct knote *qprev, *qnext; /* ready queue */
@@ -113,7 +120,10 @@ struct kq {
     uint64_t seq;          /* pass counter, see knote.seen */
     struct knote **rd, **wr; /* fd knotes by descriptor */
     int nfd;               /* length of rd[] and wr[] */
-    struct knote *others;  /* EVFILT_TIMER and EVFILT_USER knotes */
+    struct knote *others;  /* EVFILT_TIMER, EVFILT_USER and EVFILT_SIGNAL knotes */
+    bool sig_watched;      /* the process's signalfd is in the outer epoll */
+    int sig_evfd;          /* written when another kqueue read the signalfd, or -1 */
+    struct kq *sig_next;   /* the kqueues with a sig_evfd */
     struct knote *vnodes;  /* fd knotes epoll refused */
     struct knote *qhead, *qtail;
     struct knote *rhead, *rtail;
@@ -410,6 +420,191 @@ static int timer_start(struct kq *kq, struct knote *kn)
     return 0;
 }
 
+/* ---- EVFILT_SIGNAL -------------------------------------------------- */
+
+/* FreeBSD records a delivery in every kqueue with a knote for the signal,
+ * whatever the disposition. Here, as in libkqueue, the signals with a
+ * knote are blocked and read from one signalfd for the process: each
+ * delivery is counted once in sig_hits[], and each knote reports the
+ * count it has not seen; whoever reads the signalfd writes every other
+ * kqueue's sig_evfd, so that one asleep in kevent() wakes up. Every
+ * kevent() call blocks the watched signals in its thread (libkqueue
+ * blocks them in the thread that adds the knote), and the last knote's
+ * removal leaves them blocked, as libkqueue does. */
+#define EMUL_NSIG 65
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static int sig_fd = -1; /* never closed: its number stays in the outer epolls */
+static sigset_t sig_set;
+static int sig_users[EMUL_NSIG];
+static uint64_t sig_hits[EMUL_NSIG];
+static struct kq *sig_kqs; /* every kqueue with a sig_evfd */
+
+static void sig_drain_locked(const struct kq *self)
+{
+    struct signalfd_siginfo info[16];
+    uint64_t one = 1;
+    bool any = false;
+    ssize_t n;
+
+    if (sig_fd < 0)
+        return;
+    while ((n = read(sig_fd, info, sizeof info)) > 0) {
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof info[0]; i++)
+            if (info[i].ssi_signo < EMUL_NSIG)
+                sig_hits[info[i].ssi_signo]++;
+        any = true;
+    }
+    for (struct kq *kq = sig_kqs; any && kq; kq = kq->sig_next)
+        if (kq != self && write(kq->sig_evfd, &one, sizeof one) < 0)
+            continue; /* full: readable anyway */
+}
+
+/* The kqueue's wake-up for deliveries another one read (once). */
+static void sig_join_locked(struct kq *kq)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGNAL };
+
+    if (kq->sig_evfd >= 0)
+        return;
+    kq->sig_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (kq->sig_evfd < 0)
+        return;
+    kq->sig_evfd = move_high(kq->sig_evfd);
+    epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, kq->sig_evfd, &ev);
+    kq->sig_next = sig_kqs;
+    sig_kqs = kq;
+}
+
+static void sig_leave(struct kq *kq)
+{
+    pthread_mutex_lock(&sig_lock);
+    for (struct kq **at = &sig_kqs; *at; at = &(*at)->sig_next) {
+        if (*at == kq) {
+            *at = kq->sig_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sig_lock);
+    if (kq->sig_evfd >= 0)
+        emul_sys_close(kq->sig_evfd);
+}
+
+static int sig_add(struct kq *kq, struct knote *kn)
+{
+    int signo = (int)kn->kev.ident;
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGNAL };
+    int err = 0;
+
+    if (kn->kev.ident >= EMUL_NSIG || signo == 0 || signo == SIGKILL || signo == SIGSTOP)
+        return EINVAL;
+    pthread_mutex_lock(&sig_lock);
+    sigaddset(&sig_set, signo);
+    int fd = signalfd(sig_fd, &sig_set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        if (sig_users[signo] == 0)
+            sigdelset(&sig_set, signo);
+    } else {
+        sig_fd = move_high(fd);
+        sig_users[signo]++;
+        sig_drain_locked(kq); /* what was pending before the knote is not its news */
+        kn->hits_seen = sig_hits[signo];
+        sig_join_locked(kq);
+    }
+    pthread_mutex_unlock(&sig_lock);
+    if (err == 0 && !kq->sig_watched && epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, sig_fd, &ev) == 0)
+        kq->sig_watched = true;
+    return err;
+}
+
+static void sig_del(struct knote *kn)
+{
+    int signo = (int)kn->kev.ident;
+
+    pthread_mutex_lock(&sig_lock);
+    if (--sig_users[signo] == 0) {
+        sigdelset(&sig_set, signo);
+        signalfd(sig_fd, &sig_set, 0);
+    }
+    pthread_mutex_unlock(&sig_lock);
+}
+
+/* The signals some knote watches stay blocked in the caller's mask. */
+static void sig_keep_blocked(sigset_t *mask)
+{
+    pthread_mutex_lock(&sig_lock);
+    for (int signo = 1; signo < EMUL_NSIG; signo++)
+        if (sig_users[signo] > 0)
+            sigaddset(mask, signo);
+    pthread_mutex_unlock(&sig_lock);
+}
+
+/* Queue this kqueue's signal knotes with deliveries they have not seen. */
+static void sig_scan(struct kq *kq)
+{
+    if (!kq->sig_watched)
+        return;
+    uint64_t count;
+    if (kq->sig_evfd >= 0 && read(kq->sig_evfd, &count, sizeof count) < 0)
+        count = 0; /* nothing written: fine */
+    pthread_mutex_lock(&sig_lock);
+    sig_drain_locked(kq);
+    for (struct knote *kn = kq->others; kn; kn = kn->next)
+        if (kn->kev.filter == EVFILT_SIGNAL && !(kn->status & KN_DISABLED)
+            && sig_hits[kn->kev.ident] != kn->hits_seen)
+            q_push(kq, kn);
+    pthread_mutex_unlock(&sig_lock);
+}
+
+
+/* ---- EVFILT_PROC ---------------------------------------------------- */
+
+/* NOTE_EXIT through a pidfd, readable once the process has exited; the
+ * status is read without reaping (WNOWAIT), as libkqueue does, so that
+ * the program's waitpid() still gets it. A process that does not exist
+ * is ESRCH. Other NOTE_* flags are accepted and never reported. */
+static int proc_start(struct kq *kq, struct knote *kn)
+{
+    struct epoll_event ev = { .events = EPOLLIN,
+                              .data.u64 = ((uint64_t)kn->gen << 32) | TAG_PROC };
+    int fd;
+
+    if (kn->kev.ident == 0 || kn->kev.ident > INT_MAX)
+        return ESRCH;
+    fd = (int)syscall(SYS_pidfd_open, (pid_t)kn->kev.ident, 0);
+    if (fd < 0)
+        return errno == ENOSYS ? EINVAL : ESRCH;
+    kn->pfd = move_high(fd);
+    if (epoll_ctl(kq->obj.fd, EPOLL_CTL_ADD, kn->pfd, &ev) < 0) {
+        int err = errno;
+        emul_sys_close(kn->pfd);
+        kn->pfd = -1;
+        return err;
+    }
+    return 0;
+}
+
+static struct knote *proc_by_gen(struct kq *kq, uint32_t gen)
+{
+    for (struct knote *kn = kq->others; kn; kn = kn->next)
+        if (kn->kev.filter == EVFILT_PROC && kn->gen == gen)
+            return kn;
+    return NULL;
+}
+
+/* The wait status of an exited process (0 when it is not our child). */
+static int64_t proc_status(pid_t pid)
+{
+    siginfo_t info;
+
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid != pid)
+        return 0;
+    if (info.si_code == CLD_EXITED)
+        return (info.si_status & 0xff) << 8;
+    return (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
 /* ---- knote life cycle ----------------------------------------------- */
 
 static void kn_free(struct kq *kq, struct knote *kn)
@@ -426,6 +621,12 @@ static void kn_free(struct kq *kq, struct knote *kn)
         if (kn->tfd >= 0) {
             timer_disarm(kq, kn);
             emul_sys_close(kn->tfd);
+        }
+        if (kn->kev.filter == EVFILT_SIGNAL)
+            sig_del(kn);
+        if (kn->pfd >= 0) {
+            epoll_ctl(kq->obj.fd, EPOLL_CTL_DEL, kn->pfd, NULL);
+            emul_sys_close(kn->pfd);
         }
         list_remove(&kq->others, kn);
     }
@@ -448,6 +649,10 @@ static int kn_activate(struct kq *kq, struct knote *kn)
     case EVFILT_TIMER:
         timer_arm(kq, kn);
         return 0;
+    case EVFILT_SIGNAL:
+        return 0; /* sig_scan() queues it when it has news */
+    case EVFILT_PROC:
+        return 0; /* its pidfd in the outer epoll does */
     default: /* EVFILT_USER */
         if (kn->triggered)
             q_push(kq, kn);
@@ -494,6 +699,7 @@ static struct knote *kn_new(struct kq *kq, const struct kevent *kev, unsigned fl
     kn->sdata = kev->data;
     kn->gen = ++kq->next_gen;
     kn->tfd = -1;
+    kn->pfd = -1;
     if (flags & EV_DISABLE)
         kn->status |= KN_DISABLED;
     return kn;
@@ -598,6 +804,16 @@ static int change_other(struct kq *kq, const struct kevent *kev, unsigned flags)
                 free(kn);
                 return err;
             }
+        } else if (kev->filter == EVFILT_SIGNAL) {
+            if ((err = sig_add(kq, kn)) != 0) {
+                free(kn);
+                return err;
+            }
+        } else if (kev->filter == EVFILT_PROC) {
+            if ((err = proc_start(kq, kn)) != 0) {
+                free(kn);
+                return err;
+            }
         } else {
             /* A new user knote starts from no fflags, then applies the
              * change's operation; NOTE_TRIGGER may fire it at once. */
@@ -627,6 +843,8 @@ static int apply_change(struct kq *kq, const struct kevent *kev)
         return change_fd(kq, kev, flags);
     case EVFILT_TIMER:
     case EVFILT_USER:
+    case EVFILT_SIGNAL:
+    case EVFILT_PROC:
         return change_other(kq, kev, flags);
     default:
         return EINVAL;
@@ -692,6 +910,11 @@ static void fetch(struct kq *kq, int room)
             break;
         case TAG_TIMER:
             kn = timer_by_gen(kq, (uint32_t)(tag >> 32));
+            if (kn && !(kn->status & KN_DISABLED))
+                q_push(kq, kn);
+            break;
+        case TAG_PROC:
+            kn = proc_by_gen(kq, (uint32_t)(tag >> 32));
             if (kn && !(kn->status & KN_DISABLED))
                 q_push(kq, kn);
             break;
@@ -822,6 +1045,21 @@ static enum verdict kn_event(struct kq *kq, struct knote *kn, struct kevent *ev)
             return SKIP;
         ev->data = count > INT64_MAX ? INT64_MAX : (int64_t)count;
         return FIRE;
+    case EVFILT_SIGNAL:
+        /* Deliveries since the last report; signal knotes act EV_CLEAR. */
+        pthread_mutex_lock(&sig_lock);
+        count = sig_hits[kn->kev.ident] - kn->hits_seen;
+        kn->hits_seen = sig_hits[kn->kev.ident];
+        pthread_mutex_unlock(&sig_lock);
+        ev->data = (int64_t)count;
+        return count > 0 ? FIRE : SKIP;
+    case EVFILT_PROC:
+        /* FreeBSD: NOTE_EXIT ends the knote (EV_EOF | EV_ONESHOT). */
+        ev->fflags = NOTE_EXIT;
+        ev->data = proc_status((pid_t)kn->kev.ident);
+        ev->flags |= EV_EOF | EV_ONESHOT;
+        kn->kev.flags |= EV_ONESHOT;
+        return FIRE;
     default: /* EVFILT_USER */
         if (!kn->triggered)
             return SKIP;
@@ -894,6 +1132,7 @@ static int pass(struct kq *kq, struct kevent *out, int room)
     struct knote *kn, *next;
 
     kq->seq++;
+    sig_scan(kq);
     fetch(kq, room);
     for (kn = kq->qhead; kn; kn = kn->qnext)
         budget++; /* a knote re-queued by its report waits for the next call */
@@ -949,6 +1188,10 @@ static int kq_release(struct emul_obj *obj, bool close_fd)
         next = kn->next;
         if (kn->tfd >= 0)
             emul_sys_close(kn->tfd);
+        if (kn->kev.filter == EVFILT_SIGNAL)
+            sig_del(kn);
+        if (kn->pfd >= 0)
+            emul_sys_close(kn->pfd);
         free(kn);
     }
     free(kq->rd);
@@ -956,6 +1199,7 @@ static int kq_release(struct emul_obj *obj, bool close_fd)
     emul_sys_close(kq->rd_ep);
     emul_sys_close(kq->wr_ep);
     emul_sys_close(kq->evfd);
+    sig_leave(kq);
     if (close_fd && emul_sys_close(obj->fd) < 0)
         r = -errno;
     pthread_mutex_destroy(&kq->lock);
@@ -979,6 +1223,7 @@ int kqueue(void)
         return fail(ENOMEM);
     kq->obj.ops = &kq_ops;
     kq->pid = getpid();
+    kq->sig_evfd = -1;
     pthread_mutex_init(&kq->lock, NULL);
     kq->obj.fd = epoll_create1(EPOLL_CLOEXEC);
     kq->rd_ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1078,6 +1323,7 @@ int kevent(int kqfd, const struct kevent *changelist, int nchanges,
     emul_block_signals(&old);
     pthread_mutex_lock(&kq->lock);
     n = apply_changes(kq, changelist, nchanges, eventlist, nevents, &stop);
+    sig_keep_blocked(&old);
     sync_evfd(kq);
     if (stop || n != 0 || nevents == 0) {
         /* Errors were reported (FreeBSD then skips the scan), or there is

@@ -24,10 +24,12 @@ extern "C" {
 #define POLLUX_KQUEUE_EMULATION 1
 
 /* Filters implemented by the emulation (FreeBSD values). The others
- * (AIO, VNODE, PROC, SIGNAL, PROCDESC, FS, LIO, SENDFILE, EMPTY) are
- * deliberately left undefined so that code using them fails to compile. */
-#define EVFILT_READ  (-1)
-#define EVFILT_WRITE (-2)
+ * (AIO, VNODE, PROCDESC, FS, LIO, SENDFILE, EMPTY) are deliberately left
+ * undefined so that code using them fails to compile. */
+#define EVFILT_READ   (-1)
+#define EVFILT_WRITE  (-2)
+#define EVFILT_PROC   (-5)
+#define EVFILT_SIGNAL (-6)
 #define EVFILT_TIMER (-7)
 #define EVFILT_USER  (-11)
 
@@ -59,6 +61,9 @@ extern "C" {
 #define NOTE_FFCTRLMASK 0xc0000000 /* mask for the operations */
 #define NOTE_FFLAGSMASK 0x00ffffff
 #define NOTE_TRIGGER    0x01000000 /* trigger the event */
+
+/* EVFILT_PROC fflags: only NOTE_EXIT is reported by the emulation. */
+#define NOTE_EXIT 0x80000000 /* the process exited; data = its wait status */
 
 /* EVFILT_TIMER fflags: the unit of data (milliseconds when none). */
 #define NOTE_SECONDS  0x00000001
