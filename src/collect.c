@@ -310,8 +310,10 @@ static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_
  * watches) one function around the backend's wait. */
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    if (p->timers != NULL || p->always_ready_count != 0 || pollux_signals_watching(p)
-        || pollux_children_watching(p))
+    /* Pointers, not calls: a poller that once watched a signal or child
+     * takes the general path, which also serves one that watches none. */
+    if (p->timers != NULL || p->always_ready_count != 0 || p->signals != NULL
+        || p->children != NULL)
         return collect_mixed(p, out, max, timeout_ns);
     int n = collect_kernel(p, out, max, timeout_ns);
     if (n < 0 || p->always_ready_count == 0)
@@ -326,7 +328,8 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
     /* The children the last wait reported: their batch is handled. */
-    pollux_children_forget_reported(p);
+    if (p->children != NULL)
+        pollux_children_forget_reported(p);
     int64_t deadline = 0;
     if (timeout_ns > 0) {
         int64_t now = pollux_clock_now_ns(CLOCK_MONOTONIC);
