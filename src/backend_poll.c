@@ -77,15 +77,32 @@ static int poll_backend_mod(void *state, int fd, uint32_t old_mask, uint32_t mas
     return POLLUX_ADD_WATCHED;
 }
 
+static void move_entry(struct poll_state *s, int from, int to)
+{
+    if (from != to) {
+        s->set[to] = s->set[from];
+        s->slot_of[s->set[to].fd] = to;
+    }
+}
+
+/* The last entry fills the hole. A hole in the part of the array that the
+ * rotation has passed (a descriptor found closed while its wait is still
+ * collecting) would put it behind the cursor, skipped until the scan
+ * wraps around: the entry just before the cursor fills the hole instead,
+ * and the last one lands at the cursor. */
 static void poll_backend_del(void *state, int fd, uint32_t old_mask)
 {
     (void)old_mask;
     struct poll_state *s = state;
     int slot = s->slot_of[fd];
     int last = --s->count;
-    if (slot != last) {
-        s->set[slot] = s->set[last];
-        s->slot_of[s->set[slot].fd] = slot;
+    if (slot < s->next && s->next <= last) {
+        int passed = s->next - 1;
+        move_entry(s, passed, slot);
+        move_entry(s, last, passed);
+        s->next = passed;
+    } else {
+        move_entry(s, last, slot);
     }
     s->slot_of[fd] = -1;
 }

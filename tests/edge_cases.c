@@ -1352,6 +1352,36 @@ static void a_source_seen_again_in_a_later_round_keeps_all_its_bits(void **state
     assert_ret(pollux_unregister(p, a[0]), 0);
 }
 
+/*
+ * A registered number found closed while a wait collects is unwatched at
+ * once; on poll that moved the last descriptor into its place, behind the
+ * rotation's cursor, so the wait's next round started over at the first
+ * one and the moved one was left out although there was room
+ * (tests/fuzz/regressions/defect28-poll-closed-number-hides-the-last).
+ */
+static void a_number_found_closed_mid_wait_does_not_hide_a_ready_one(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2], c[2];
+    make_pipe(a);
+    make_pipe(b);
+    make_pipe(c);
+    assert_int_equal(write(a[1], "x", 1), 1);
+    assert_int_equal(write(c[1], "x", 1), 1);
+    assert_ret(pollux_register(p, a[0], POLLUX_READ, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[0], POLLUX_READ, &tok[1]), 0);
+    assert_ret(pollux_register(p, c[0], POLLUX_READ, &tok[2]), 0);
+    pollux_event ev[8];
+    assert_int_equal(wait_events(p, ev, 8, 0), 2);
+    fd_close(b[0]); /* still registered */
+    int n = wait_events(p, ev, 2, 0);
+    if (n != 2 || ev[0].fd == ev[1].fd)
+        fail_msg("%d events with room for 2 and 2 pipes readable", n);
+    for (int i = 0; i < n; i++)
+        assert_true(ev[i].fd == a[0] || ev[i].fd == c[0]);
+    assert_ret(pollux_unregister(p, b[0]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -1406,6 +1436,7 @@ int main(int argc, char **argv)
         T(a_source_ready_both_ways_leaves_room_for_another),
         T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
         T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
+        T(a_number_found_closed_mid_wait_does_not_hide_a_ready_one),
     };
     static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
