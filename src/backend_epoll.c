@@ -366,10 +366,15 @@ static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct po
         return reports > 0 ? reports : -errno;
     int n = reports;
     if (take_reports(s, got, out, &n)) {
-        /* Fewer reports than asked for is fine: the core asks again. */
         int err = rebuild(s);
-        if (err < 0 && n == 0)
-            return err;
+        if (err < 0)
+            return n > 0 ? n : err;
+        /* The stale watches took room, and fewer reports than max must
+         * mean nothing else is ready (backend.h): look again, without
+         * waiting, in the rebuilt set. Only a number closed since, by
+         * another thread, could be stale now: the next wait rebuilds. */
+        if (n < max && (got = kernel_wait(s, max - n, 0)) > 0)
+            take_reports(s, got, out, &n);
     }
     return n;
 }

@@ -1382,6 +1382,34 @@ static void a_number_found_closed_mid_wait_does_not_hide_a_ready_one(void **stat
     assert_ret(pollux_unregister(p, b[0]), 0);
 }
 
+/*
+ * epoll: a registered number closed while a dup keeps its file open and
+ * then paused by a modify leaves a watch that is stale; the wait that
+ * finds it rebuilds the set, and must then look again: a pending wake was
+ * left out of a wait of max_events 1 that returned nothing
+ * (tests/fuzz/regressions/defect29-epoll-stale-watch-takes-the-room).
+ */
+static void a_stale_watch_does_not_take_the_room_of_a_pending_wake(void **state)
+{
+    pollux *p = *state;
+    int a[2];
+    make_pipe(a);
+    assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[0]), 0);
+    pollux_event ev;
+    assert_int_equal(wait_events(p, &ev, 1, 0), 1);
+    int d = dup(a[1]);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(a[1]);
+    int r = pollux_modify(p, a[1], 0, &tok[0]);
+    assert_true(r == 0 || r == -EBADF);
+    assert_ret(pollux_wake(p), 0);
+    int n = wait_events(p, &ev, 1, 0);
+    if (n != 1 || ev.kind != POLLUX_KIND_WAKE)
+        fail_msg("a wait of max_events 1 with a wake pending returned %d events", n);
+    assert_ret(pollux_unregister(p, a[1]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -1437,6 +1465,7 @@ int main(int argc, char **argv)
         T(a_oneshot_source_ready_both_ways_leaves_room_for_another),
         T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
         T(a_number_found_closed_mid_wait_does_not_hide_a_ready_one),
+        T(a_stale_watch_does_not_take_the_room_of_a_pending_wake),
     };
     static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
