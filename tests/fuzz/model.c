@@ -152,8 +152,10 @@ static void bind_reg(struct run *r, struct reg *g)
  * both. One may take a number the caller closed without registering it,
  * when after_fork builds a new kqueue or a timer is set; pollux cannot
  * tell it from a file of the caller's, so register and modify there may
- * succeed, and over libkqueue fail as libkqueue's epoll does for its own
- * descriptor (-EINVAL). A FreeBSD kqueue opens no such descriptor.
+ * succeed, or fail as epoll does when asked to watch an epoll descriptor
+ * inside itself (-EINVAL): over libkqueue, and in the emulation when a
+ * descriptor limit below 128 keeps its inner descriptors from moving to
+ * high numbers. A FreeBSD kqueue opens no such descriptor.
  */
 static bool foreign_allowed(const struct run *r, int num, struct allowed *a, bool bad)
 {
@@ -161,8 +163,7 @@ static bool foreign_allowed(const struct run *r, int num, struct allowed *a, boo
         return false;
     if (!bad)
         allow(a, 0);
-    if (r->libkqueue)
-        allow(a, -EINVAL);
+    allow(a, -EINVAL);
     return true;
 }
 
