@@ -342,6 +342,24 @@ static bool take_reports(struct epoll_state *s, int got, struct pollux_report *o
     return stale;
 }
 
+/* Reports in out[before..n) for a descriptor out[0..before) already has
+ * are merged into that one: one wait reports a source once. Returns the
+ * new count. */
+static int merge_repeats(struct pollux_report *out, int before, int n)
+{
+    int kept = before;
+    for (int i = before; i < n; i++) {
+        int j = 0;
+        while (j < before && out[j].fd != out[i].fd)
+            j++;
+        if (j < before)
+            out[j].events |= out[i].events;
+        else
+            out[kept++] = out[i];
+    }
+    return kept;
+}
+
 static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
                               int max, int64_t timeout_ns)
 {
@@ -373,8 +391,11 @@ static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct po
          * mean nothing else is ready (backend.h): look again, without
          * waiting, in the rebuilt set. Only a number closed since, by
          * another thread, could be stale now: the next wait rebuilds. */
-        if (n < max && (got = kernel_wait(s, max - n, 0)) > 0)
+        int before = n;
+        if (n < max && (got = kernel_wait(s, max - n, 0)) > 0) {
             take_reports(s, got, out, &n);
+            n = merge_repeats(out, before, n); /* the new set reports them again */
+        }
     }
     return n;
 }

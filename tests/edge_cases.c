@@ -1410,6 +1410,36 @@ static void a_stale_watch_does_not_take_the_room_of_a_pending_wake(void **state)
     assert_ret(pollux_unregister(p, a[1]), 0);
 }
 
+/*
+ * epoll: the wait that rebuilds its set around a stale watch looks again
+ * in the new set, which reports what the first look reported once more:
+ * a source was reported twice in one call
+ * (tests/fuzz/regressions/defect30-epoll-look-again-repeats-a-source).
+ */
+static void a_wait_that_rebuilds_reports_each_source_once(void **state)
+{
+    pollux *p = *state;
+    int a[2], c[2];
+    make_pipe(a);
+    make_pipe(c);
+    assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[0]), 0);
+    assert_ret(pollux_register(p, c[1], POLLUX_WRITE, &tok[1]), 0);
+    int d = dup(a[1]);
+    assert_true(d >= 0);
+    fd_track(d);
+    fd_close(a[1]);
+    int r = pollux_modify(p, a[1], 0, &tok[0]);
+    assert_true(r == 0 || r == -EBADF);
+    pollux_event ev[6];
+    int n = wait_events(p, ev, 6, 0);
+    int seen = 0;
+    for (int i = 0; i < n; i++)
+        seen += ev[i].kind == POLLUX_KIND_FD && ev[i].fd == c[1];
+    if (seen != 1)
+        fail_msg("the writable pipe appears %d times in one wait of %d events", seen, n);
+    assert_ret(pollux_unregister(p, a[1]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -1466,6 +1496,7 @@ int main(int argc, char **argv)
         T(a_source_seen_again_in_a_later_round_keeps_all_its_bits),
         T(a_number_found_closed_mid_wait_does_not_hide_a_ready_one),
         T(a_stale_watch_does_not_take_the_room_of_a_pending_wake),
+        T(a_wait_that_rebuilds_reports_each_source_once),
     };
     static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
