@@ -202,7 +202,7 @@ static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int
     if (max > p->reports_size
         && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
         return -ENOMEM;
-    int n = 0;
+    int n = 0, repeats = 0;
     for (int round = 0; round < 4 && n < max; round++) {
         int room = max - n, first_of_round = n;
         struct pollux_batch batch = { 0 };
@@ -226,7 +226,11 @@ static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int
                 kept++;
         }
         n += kept;
-        if (got < room || kept == got || repeated)
+        /* Seeing reported sources again usually means the kernel has gone
+         * round; but a scan that wrapped around (poll, after a removal
+         * during the wait) or libkqueue's filter order can show one again
+         * before the rest: the second such round ends it. */
+        if (got < room || kept == got || (repeated && ++repeats == 2))
             break;
     }
     return n;

@@ -1440,6 +1440,38 @@ static void a_wait_that_rebuilds_reports_each_source_once(void **state)
     assert_ret(pollux_unregister(p, a[1]), 0);
 }
 
+/*
+ * poll: a wait whose scan wrapped around found a registered number
+ * closed; the removal put an already reported descriptor at the cursor,
+ * the next round saw it again and the wait stopped with room left and a
+ * writable pipe unreported
+ * (tests/fuzz/regressions/defect31-poll-wrapped-scan-stops-at-a-repeat).
+ */
+static void a_wrapped_scan_that_finds_a_closed_number_fills_the_room(void **state)
+{
+    pollux *p = *state;
+    enum { PIPES = 6 };
+    for (int i = 0; i < PIPES; i++) {
+        int fds[2];
+        make_pipe(fds); /* the read end stays open: writable, no EPIPE */
+        assert_ret(pollux_register(p, fds[1], POLLUX_WRITE, &tok[0]), 0);
+    }
+    pollux_event ev[PIPES];
+    assert_int_equal(wait_events(p, ev, PIPES, 0), PIPES);
+    assert_int_equal(wait_events(p, ev, 1, 0), 1);
+    int closed = ev[0].fd;
+    fd_close(closed); /* still registered */
+    assert_int_equal(wait_events(p, ev, 3, 0), 3);
+    assert_int_equal(wait_events(p, ev, 1, 0), 1);
+    int n = wait_events(p, ev, 4, 0);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            assert_true(ev[i].fd != ev[j].fd);
+    if (n != 4)
+        fail_msg("%d events with room for 4 and 5 pipes writable", n);
+    assert_ret(pollux_unregister(p, closed), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -1497,6 +1529,7 @@ int main(int argc, char **argv)
         T(a_number_found_closed_mid_wait_does_not_hide_a_ready_one),
         T(a_stale_watch_does_not_take_the_room_of_a_pending_wake),
         T(a_wait_that_rebuilds_reports_each_source_once),
+        T(a_wrapped_scan_that_finds_a_closed_number_fills_the_room),
     };
     static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
