@@ -38,20 +38,10 @@ static int kept_count;
 
 static int tag_a, tag_b;
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
 static int teardown(void **state)
 {
     kept_count = 0;
-    pollux_free(*state);
-    fd_close_all();
+    poller_teardown(state);
     /* Reap whatever a failed test left behind. */
     while (waitpid(-1, NULL, WNOHANG) > 0)
         continue;
@@ -377,15 +367,10 @@ static void after_fork_without_fork_keeps_the_child_watches(void **state)
     assert_int_equal(WEXITSTATUS(ev.status), 8);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
     const struct CMUnitTest tests[] = {
         T(child_add_refuses_bad_pids),
         T(pid_that_is_not_a_child_fails_with_echild),
@@ -401,5 +386,6 @@ int main(int argc, char **argv)
         T(after_fork_drops_the_parents_children_in_the_child),
         T(after_fork_without_fork_keeps_the_child_watches),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "children", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }

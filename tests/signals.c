@@ -34,22 +34,6 @@
 static pollux_backend g_backend;
 static int tag_a, tag_b;
 
-static int setup(void **state)
-{
-    pollux *p;
-    if (pollux_new(&p, g_backend) < 0)
-        return -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    pollux_free(*state);
-    fd_close_all();
-    return 0;
-}
-
 /* Waits until an event for signo comes (or timeout_ns passes without
  * one); returns the sum of the counts seen, storing the last event. */
 static uint64_t wait_for_signal(pollux *p, int signo, int64_t timeout_ns, pollux_event *last)
@@ -512,15 +496,10 @@ static void after_fork_without_fork_keeps_the_signal_watches(void **state)
     assert_ptr_equal(ev.data, &tag_b);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s BACKEND\n", argv[0]);
-        return 2;
-    }
-    g_backend = backend_from_argument(argv[0], argv[1]);
     const struct CMUnitTest tests[] = {
         T(signal_add_refuses_what_cannot_be_watched),
         T(signal_add_twice_fails_with_eexist_and_remove_unknown_with_enoent),
@@ -542,5 +521,6 @@ int main(int argc, char **argv)
         T(fork_child_after_fork_reports_its_own_signals_and_parent_its_own),
         T(after_fork_without_fork_keeps_the_signal_watches),
     };
-    return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+    static const struct backend_suite suite = { .name = "signals", .backend = &g_backend };
+    return run_backend_suite(&suite, argc, argv, tests);
 }
