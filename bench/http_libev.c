@@ -20,13 +20,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <ev.h>
 
 #include "http.h"
+#include "http_options.h"
 
 struct conn {
     ev_io io;
@@ -192,33 +192,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-static int parse_options(int argc, char **argv, int *port, long *idle_ms)
-{
-    *port = 8080;
-    *idle_ms = 5000;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
-            if (strcmp(argv[++i], "libev") != 0) /* the options of http_server */
-                return -1;
-        } else if (strcmp(argv[i], "--idle-ms") == 0 && i + 1 < argc) {
-            *idle_ms = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || *idle_ms <= 0)
-                return -1;
-        } else {
-            *port = (int)strtol(argv[i], &end, 10);
-            if (*end != '\0' || *port < 0 || *port > 65535)
-                return -1;
-        }
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int port;
     long idle_ms;
-    if (parse_options(argc, argv, &port, &idle_ms) < 0) {
+    if (http_bench_options(argc, argv, "libev", &port, &idle_ms) < 0) {
         fprintf(stderr, "usage: %s [--backend libev] [--idle-ms MS] [PORT]\n", argv[0]);
         return 2;
     }

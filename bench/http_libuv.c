@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "http_options.h"
 
 struct conn {
     uv_tcp_t tcp;
@@ -193,28 +194,6 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
 
-static int parse_options(int argc, char **argv, int *port, long *idle_ms)
-{
-    *port = 8080;
-    *idle_ms = 5000;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
-            if (strcmp(argv[++i], "libuv") != 0) /* the options of http_server */
-                return -1;
-        } else if (strcmp(argv[i], "--idle-ms") == 0 && i + 1 < argc) {
-            *idle_ms = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || *idle_ms <= 0)
-                return -1;
-        } else {
-            *port = (int)strtol(argv[i], &end, 10);
-            if (*end != '\0' || *port < 0 || *port > 65535)
-                return -1;
-        }
-    }
-    return 0;
-}
-
 static int listen_on(struct server *s, int port)
 {
     struct sockaddr_in addr;
@@ -235,7 +214,7 @@ int main(int argc, char **argv)
 {
     int port;
     long idle_ms;
-    if (parse_options(argc, argv, &port, &idle_ms) < 0) {
+    if (http_bench_options(argc, argv, "libuv", &port, &idle_ms) < 0) {
         fprintf(stderr, "usage: %s [--backend libuv] [--idle-ms MS] [PORT]\n", argv[0]);
         return 2;
     }
