@@ -214,22 +214,28 @@ static void epoll_backend_del(void *state, int fd, uint32_t old_mask)
     s->mask[fd] = 0;
 }
 
-static int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
+/* A wait of any length; kernel_wait() below takes the usual ones inline. */
+static POLLUX_NOINLINE int kernel_wait_timed(struct epoll_state *s, int max, int64_t timeout_ns)
 {
 #ifdef HAVE_EPOLL_PWAIT2
     /* epoll_wait is a little cheaper; pwait2 only when ms would round. */
-    bool whole_ms = timeout_ns < 0 || timeout_ns % 1000000 == 0;
-    if (s->have_pwait2 && !whole_ms) {
+    if (s->have_pwait2 && timeout_ns % 1000000 != 0) {
         struct timespec ts = pollux_ns_to_timespec(timeout_ns);
-        int n = epoll_pwait2(s->epfd, s->buffer, max, timeout_ns < 0 ? NULL : &ts, NULL);
+        int n = epoll_pwait2(s->epfd, s->buffer, max, &ts, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;
         s->have_pwait2 = false; /* kernel older than 5.11 */
     }
 #endif
-    /* Forever, the usual case, needs no conversion. */
-    int ms = timeout_ns < 0 ? -1 : pollux_ns_to_ms_rounded_up(timeout_ns);
-    return epoll_wait(s->epfd, s->buffer, max, ms);
+    return epoll_wait(s->epfd, s->buffer, max, pollux_ns_to_ms_rounded_up(timeout_ns));
+}
+
+/* Forever and not at all, the steady loop's timeouts, need no conversion. */
+static POLLUX_ALWAYS_INLINE int kernel_wait(struct epoll_state *s, int max, int64_t timeout_ns)
+{
+    if (timeout_ns <= 0)
+        return epoll_wait(s->epfd, s->buffer, max, timeout_ns < 0 ? -1 : 0);
+    return kernel_wait_timed(s, max, timeout_ns);
 }
 
 static int apply_change(struct epoll_state *s, const struct pollux_change *c)
@@ -320,23 +326,33 @@ static int rebuild(struct epoll_state *s)
     return err;
 }
 
-/* Move the kernel's reports to out[] from *n on, leaving out stale ones;
- * true when there were any. */
-static bool take_reports(struct epoll_state *s, int got, struct pollux_report *out, int *n)
+/* The report of a current watch's event, or false for a stale watch's. */
+static POLLUX_ALWAYS_INLINE bool take_report(struct epoll_state *s, const struct epoll_event *ev,
+                                             struct pollux_report *out)
+{
+    uint64_t data = ev->data.u64;
+    uint32_t fd = (uint32_t)data & ~DATA_ONESHOT;
+    if (fd >= (uint32_t)s->mask_size || (uint32_t)(data >> 32) != s->tag[fd])
+        return false;
+    if ((uint32_t)data & DATA_ONESHOT)
+        s->mask[fd] |= FIRED; /* the kernel disarmed it */
+    *out = (struct pollux_report){ .fd = (int)fd, .kind = POLLUX_REPORT_READY,
+                                   .events = from_epoll(ev->events) };
+    return true;
+}
+
+/* Move the kernel's reports buffer[first..got) to out[] from *n on,
+ * leaving out stale ones; true when there were any. */
+static bool take_reports(struct epoll_state *s, int first, int got, struct pollux_report *out,
+                         int *n)
 {
     bool stale = false;
     int k = *n; /* a local count: out[] may alias *n for the compiler */
-    for (int i = 0; i < got; i++) {
-        uint64_t data = s->buffer[i].data.u64;
-        int fd = (int)((uint32_t)data & ~DATA_ONESHOT);
-        if (fd >= s->mask_size || (uint32_t)(data >> 32) != s->tag[fd]) {
+    for (int i = first; i < got; i++) {
+        if (take_report(s, &s->buffer[i], &out[k]))
+            k++;
+        else
             stale = true;
-            continue;
-        }
-        if ((uint32_t)data & DATA_ONESHOT)
-            s->mask[fd] |= FIRED; /* the kernel disarmed it */
-        out[k++] = (struct pollux_report){ .fd = fd, .kind = POLLUX_REPORT_READY,
-                                           .events = from_epoll(s->buffer[i].events) };
     }
     *n = k;
     return stale;
@@ -360,44 +376,74 @@ static int merge_repeats(struct pollux_report *out, int before, int n)
     return kept;
 }
 
-static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
-                              int max, int64_t timeout_ns)
+/* Stale watches took room in the reports out[0..n): rebuild the set and
+ * look again. Returns the new count, or the error of the rebuild. */
+static POLLUX_NOINLINE int after_stale(struct epoll_state *s, struct pollux_report *out, int n, int max)
 {
-    struct epoll_state *s = state;
-    if (max > MAX_BATCH)
-        max = MAX_BATCH;
-    if (max > s->buffer_size
-        && pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
-        return -ENOMEM;
-    int reports = 0;
-    if (s->refused_count > 0 || batch->count > 0) { /* not in a steady loop */
-        reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
-        if (batch->count > 0)
-            reports += apply_batch(s, batch, out + reports, max - reports);
-        if (reports == max)
-            return reports;
+    int err = rebuild(s);
+    if (err < 0)
+        return n > 0 ? n : err;
+    /* Fewer reports than max must mean nothing else is ready (backend.h):
+     * look again, without waiting, in the rebuilt set. Only a number
+     * closed since, by another thread, could be stale now: the next wait
+     * rebuilds. */
+    int before = n, got;
+    if (n < max && (got = kernel_wait(s, max - n, 0)) > 0) {
+        take_reports(s, 0, got, out, &n);
+        n = merge_repeats(out, before, n); /* the new set reports them again */
     }
+    return n;
+}
+
+/* A wait with changes to hand over or refused files to report first, a
+ * timeout to convert, or a buffer to grow. */
+static POLLUX_NOINLINE int wait_unsteady(struct epoll_state *s, struct pollux_batch *batch,
+                                         struct pollux_report *out, int max, int64_t timeout_ns)
+{
+    if (max > s->buffer_size) {
+        if (max > MAX_BATCH)
+            max = MAX_BATCH;
+        if (max > s->buffer_size
+            && pollux_grow_array((void **)&s->buffer, &s->buffer_size, max, sizeof *s->buffer) < 0)
+            return -ENOMEM;
+    }
+    int reports = s->refused_count > 0 ? report_refused(s, out, max) : 0;
+    if (batch->count > 0)
+        reports += apply_batch(s, batch, out + reports, max - reports);
+    if (reports == max)
+        return reports;
     /* Files found by the checks are ready: the core reports them with
      * whatever else is ready now, without blocking. */
     int got = kernel_wait(s, max - reports, reports > 0 ? 0 : timeout_ns);
     if (got < 0)
         return reports > 0 ? reports : -errno;
     int n = reports;
-    if (take_reports(s, got, out, &n)) {
-        int err = rebuild(s);
-        if (err < 0)
-            return n > 0 ? n : err;
-        /* The stale watches took room, and fewer reports than max must
-         * mean nothing else is ready (backend.h): look again, without
-         * waiting, in the rebuilt set. Only a number closed since, by
-         * another thread, could be stale now: the next wait rebuilds. */
-        int before = n;
-        if (n < max && (got = kernel_wait(s, max - n, 0)) > 0) {
-            take_reports(s, got, out, &n);
-            n = merge_repeats(out, before, n); /* the new set reports them again */
-        }
-    }
-    return n;
+    return take_reports(s, 0, got, out, &n) ? after_stale(s, out, n, max) : n;
+}
+
+/* The steady wait's reports from the first stale one, buffer[i], on. */
+static POLLUX_NOINLINE int take_after_stale(struct epoll_state *s, struct pollux_report *out,
+                                            int max, int got, int i)
+{
+    int n = i;
+    take_reports(s, i + 1, got, out, &n);
+    return after_stale(s, out, n, max);
+}
+
+static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                              int max, int64_t timeout_ns)
+{
+    struct epoll_state *s = state;
+    if (max > s->buffer_size || s->refused_count > 0 || batch->count > 0 || timeout_ns > 0)
+        return wait_unsteady(s, batch, out, max, timeout_ns);
+    /* The steady loop: a wait forever or none, nothing to hand over. */
+    int got = epoll_wait(s->epfd, s->buffer, max, timeout_ns < 0 ? -1 : 0);
+    if (got < 0)
+        return -errno;
+    for (int i = 0; i < got; i++)
+        if (!take_report(s, &s->buffer[i], &out[i]))
+            return take_after_stale(s, out, max, got, i);
+    return got;
 }
 
 static int epoll_backend_kernel_fd(const void *state)

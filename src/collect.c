@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "always_ready.h"
 #include "changes.h"
@@ -133,11 +134,20 @@ static uint32_t reported_bits(const struct fd_entry *e, uint32_t ready)
     return bits;
 }
 
-/*
- * Turn a backend report into the user's event. Returns false when nothing
- * is to be reported for it.
- */
-static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+static void store_fd_event(const pollux *p, int fd, uint32_t bits, pollux_event *ev)
+{
+    ev->fd = fd;
+    ev->events = bits;
+    ev->count = 0;
+    ev->data = p->fd_data[fd];
+    ev->kind = POLLUX_KIND_FD;
+    ev->serial = p->fd_serial[fd];
+}
+
+/* deliver() for every report but readiness of a plainly watched
+ * descriptor: out of line, so that the common case calls nothing. */
+static POLLUX_NOINLINE POLLUX_COLD bool deliver_unusual(pollux *p, const struct pollux_report *r,
+                                                        pollux_event *ev)
 {
     if (r->kind != POLLUX_REPORT_READY)
         return deliver_other(p, r, ev);
@@ -160,13 +170,58 @@ static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *
             e->kernel = 0;
         }
     }
-    ev->fd = fd;
-    ev->events = bits;
-    ev->count = 0;
-    ev->data = p->fd_data[fd];
-    ev->kind = POLLUX_KIND_FD;
-    ev->serial = p->fd_serial[fd];
+    store_fd_event(p, fd, bits, ev);
     return true;
+}
+
+/* The 32 bits of an entry, so that several fields are tested at once. */
+static POLLUX_ALWAYS_INLINE uint32_t entry_word(struct fd_entry e)
+{
+    uint32_t word;
+    memcpy(&word, &e, sizeof word);
+    return word;
+}
+_Static_assert(sizeof(struct fd_entry) == sizeof(uint32_t), "entry_word() reads a whole entry");
+
+/* A user's registration that the kernel watches, neither ONESHOT (whose
+ * report disarms it) nor disarmed, closed or always ready: its report
+ * only needs its bits translated. One mask and two tests, the constants
+ * folded by the compiler. */
+static POLLUX_ALWAYS_INLINE bool plainly_watched(struct fd_entry e)
+{
+    uint32_t word = entry_word(e);
+    uint32_t tested = entry_word((struct fd_entry){ .role = 7, .flags = FD_FLAGS_ALL,
+                                                    .interest = POLLUX_ONESHOT });
+    uint32_t expected = entry_word((struct fd_entry){ .role = FD_USER });
+    uint32_t kernel = entry_word((struct fd_entry){ .kernel = (1u << FD_MASK_BITS) - 1 });
+    return (word & tested) == expected && (word & kernel) != 0;
+}
+
+/*
+ * Turn a backend report into the user's event. Returns false when nothing
+ * is to be reported for it.
+ */
+static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
+{
+    int fd = r->fd;
+    if (r->kind == POLLUX_REPORT_READY && (unsigned)fd < (unsigned)p->fds_size) {
+        struct fd_entry e = p->fds[fd];
+        if (plainly_watched(e)) {
+            uint32_t bits = reported_bits(&e, r->events);
+            if (bits != 0)
+                store_fd_event(p, fd, bits, ev);
+            return bits != 0;
+        }
+    }
+    return deliver_unusual(p, r, ev);
+}
+
+/* deliver() for reports[first..got) into out[n..]; returns the new n. */
+static POLLUX_NOINLINE int deliver_from(pollux *p, int first, int got, pollux_event *out, int n)
+{
+    for (int i = first; i < got; i++)
+        n += deliver(p, &p->reports[i], &out[n]);
+    return n;
 }
 
 /*
@@ -190,20 +245,18 @@ static bool merged_into_earlier(pollux *p, const struct pollux_report *r, pollux
 }
 
 /*
- * Ask the kernel, then keep only what is to be reported. Internal sources
+ * Ask the kernel, then keep only what is to be reported: rounds `round`
+ * on, after out[0..n) was filled by the earlier ones. Internal sources
  * (timer sources, the ready flag) take room in a batch without being
  * reported: when they filled it, ask again without waiting, or with
  * max_events 1 a timer source could crowd out every descriptor. A few
  * rounds suffice, there are only a handful of internal sources.
  */
-/* Inlined into the common case of pollux_wait(), which is little more. */
-static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+static POLLUX_NOINLINE int collect_rounds(pollux *p, pollux_event *out, int n, int max,
+                                          int64_t timeout_ns, int round)
 {
-    if (max > p->reports_size
-        && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
-        return -ENOMEM;
-    int n = 0, repeats = 0;
-    for (int round = 0; round < 4 && n < max; round++) {
+    int repeats = 0;
+    for (; round < 4 && n < max; round++) {
         int room = max - n, first_of_round = n;
         struct pollux_batch batch = { 0 };
         if (p->changes_count > 0)
@@ -234,6 +287,14 @@ static POLLUX_ALWAYS_INLINE int collect_kernel(pollux *p, pollux_event *out, int
             break;
     }
     return n;
+}
+
+static int collect_kernel(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
+{
+    if (max > p->reports_size
+        && pollux_grow_array((void **)&p->reports, &p->reports_size, max, sizeof *p->reports) < 0)
+        return -ENOMEM;
+    return collect_rounds(p, out, 0, max, timeout_ns, 0);
 }
 
 /* The core's own sources, timers and always-ready files, taking turns at
@@ -325,10 +386,34 @@ static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
     return collect_found_files(p, out, n, max);
 }
 
-POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
+static int wait_general(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns);
+
+/* The steady loop of pollux_wait() for all but plain readiness: the
+ * reports from reports[i] on, after the i events of the plain ones before
+ * them; a batch the poller's own descriptors filled (the later rounds of
+ * collect_rounds()); files found always ready; an error; or a wait
+ * forever that had nothing to report. */
+static POLLUX_NOINLINE int finish_unusual(pollux *p, pollux_event *out, int max,
+                                          int64_t timeout_ns, int got, int i)
 {
-    if (p == NULL || events == NULL || max_events < 1)
-        return -EINVAL;
+    if (got < 0)
+        return got;
+    int n = i < got ? deliver_from(p, i, got, out, i) : i;
+    if (got == max && n < got)
+        n = collect_rounds(p, out, n, max, timeout_ns, 1);
+    /* A report found a file the kernel refuses (after an epoll rebuild). */
+    if (p->always_ready_count != 0)
+        n = collect_found_files(p, out, n, max);
+    if (n == 0 && timeout_ns < 0)
+        return wait_general(p, out, max, timeout_ns);
+    return n;
+}
+
+/* The rest of pollux_wait(): timeouts, and pollers with more than
+ * kernel-watched descriptors. */
+static POLLUX_NOINLINE int wait_general(pollux *p, pollux_event *events, int max_events,
+                                        int64_t timeout_ns)
+{
     if (p->backend == NULL)
         return POLLUX_NO_KERNEL_STATE;
     /* The children the last wait reported: their batch is handled. */
@@ -355,4 +440,44 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
                 return 0;
         }
     }
+}
+
+/* Only descriptors the kernel watches, no change to hand over, room for
+ * the reports, a wait forever or none: the steady loop. Pointers, not
+ * calls: a poller that once watched a signal or child takes the general
+ * path, which also serves one that watches none. */
+static POLLUX_ALWAYS_INLINE bool steady(const pollux *p, int max_events, int64_t timeout_ns)
+{
+    uintptr_t others = (uintptr_t)p->timers | (uintptr_t)p->signals | (uintptr_t)p->children
+                       | (unsigned)p->always_ready_count | (unsigned)p->changes_count;
+    return others == 0 && timeout_ns <= 0 && max_events <= p->reports_size && p->backend != NULL;
+}
+
+POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
+{
+    if (p == NULL || events == NULL || max_events < 1)
+        return -EINVAL;
+    if (!steady(p, max_events, timeout_ns))
+        return wait_general(p, events, max_events, timeout_ns);
+    int got = p->ops->wait(p->backend, &p->no_changes, p->reports, max_events, timeout_ns);
+    /* Readiness of plainly watched descriptors, each turned into an event
+     * in a loop that calls nothing; from the first report that is
+     * anything else on, finish_unusual() takes over. */
+    const struct pollux_report *reports = p->reports;
+    int i = 0;
+    for (; i < got; i++) {
+        int fd = reports[i].fd;
+        if (reports[i].kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
+            || !plainly_watched(p->fds[fd]))
+            break;
+        uint32_t bits = reported_bits(&p->fds[fd], reports[i].events);
+        if (bits == 0)
+            break;
+        store_fd_event(p, fd, bits, &events[i]);
+    }
+    /* Plain reports change nothing steady() tested: no always-ready file
+     * was found, no change was queued. */
+    if (i != got || i == 0 || got == max_events)
+        return finish_unusual(p, events, max_events, timeout_ns, got, i);
+    return i;
 }

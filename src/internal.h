@@ -89,6 +89,9 @@ struct pollux {
     pollux_backend id;
     struct pollux_report *reports; /* what the backend's wait stores */
     int reports_size;
+    /* The empty batch of the steady loop's waits (collect.c): stays
+     * empty, kept here so that a wait need not clear one each time. */
+    struct pollux_batch no_changes;
     /* The change list (changes.c): pending changes, one per fd. */
     struct pollux_change *changes;
     int changes_count, changes_size;

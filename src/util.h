@@ -19,6 +19,15 @@
 #else
 #define POLLUX_ALWAYS_INLINE inline
 #endif
+/* And for the rare paths next to it, which the compiler would otherwise
+ * inline there, making the common case save registers it does not use. */
+#if defined(__GNUC__)
+#define POLLUX_NOINLINE __attribute__((noinline))
+#define POLLUX_COLD __attribute__((cold))
+#else
+#define POLLUX_NOINLINE
+#define POLLUX_COLD
+#endif
 
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
