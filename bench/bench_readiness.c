@@ -6,10 +6,13 @@
  * its dispatch: every ready socket's byte is read and one is written to the
  * next socket. With --modes rearm, every watcher is also re-registered
  * before each wait. Reports ns per iteration: the median, min and max over
- * the repetitions, and the ratio of the median to raw epoll's.
+ * the repetitions, the ratio of the median to raw epoll's, and the median
+ * of the per-repetition ratios to raw epoll (each driver and raw epoll
+ * measured back to back in the same repetition): with differences of a
+ * percent, this paired figure is the steadier one on a shared machine.
  *
- * Drivers are interleaved within each repetition, so slow drift of the
- * machine hits all of them alike.
+ * Drivers are interleaved within each repetition, in alternating order, so
+ * slow drift of the machine hits all of them alike.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -97,7 +100,13 @@ static int ndrivers;
 static int violations;
 
 /* Check the issue's targets on one row and say so on stderr. */
-static void check_targets(const char *cell, struct bench_stats *st, const int *ok)
+/* Issue 11: without re-registration, within 2% of raw epoll (the paired
+ * ratio); with it, within 5% (its syscalls dominate either way). */
+#define KEPT_TARGET 1.02
+#define REARM_TARGET 1.05
+
+static void check_targets(const char *cell, int rearm, struct bench_stats *st,
+                          const double *paired, const int *ok)
 {
     int e = -1, px = -1;
 
@@ -109,9 +118,10 @@ static void check_targets(const char *cell, struct bench_stats *st, const int *o
     }
     if (px < 0 || !ok[px])
         return;
-    if (e >= 0 && ok[e] && st[px].median > 1.05 * st[e].median) {
-        fprintf(stderr, "target missed: %s pollux-epoll %.0f ns > 1.05 x epoll %.0f ns\n",
-                cell, st[px].median, st[e].median);
+    double target = rearm ? REARM_TARGET : KEPT_TARGET;
+    if (e >= 0 && ok[e] && paired[px] > target) {
+        fprintf(stderr, "target missed: %s pollux-epoll %.3f x epoll (paired) > %.2f\n", cell,
+                paired[px], target);
         violations++;
     }
     for (int i = 0; i < ndrivers; i++) {
@@ -136,7 +146,10 @@ static void run_cell(const struct options *o, int active, int rearm)
     for (int i = 0; i < ndrivers; i++)
         ok[i] = 1;
     for (int rep = 0; rep < o->reps; rep++) {
-        for (int i = 0; i < ndrivers; i++) {
+        /* Odd repetitions run the drivers in reverse order, so that no
+         * driver always runs right after the same one. */
+        for (int k = 0; k < ndrivers; k++) {
+            int i = rep % 2 ? ndrivers - 1 - k : k;
             if (!ok[i])
                 continue;
             int r = measure(drivers[i], active, rearm, o->budget_ns, &v[i][rep]);
@@ -147,26 +160,39 @@ static void run_cell(const struct options *o, int active, int rearm)
             }
         }
     }
-    double base = 0;
+    double base = 0, paired[MAX_LIST] = { 0 };
+    int e = -1;
     for (int i = 0; i < ndrivers; i++) {
+        if (ok[i] && strcmp(drivers[i]->name, "epoll") == 0)
+            e = i;
+    }
+    /* The paired ratios first: bench_stats_of() sorts what it is given. */
+    for (int i = 0; i < ndrivers; i++) {
+        if (e >= 0 && ok[e] && ok[i]) {
+            double ratio[MAX_REPS];
+            for (int rep = 0; rep < o->reps; rep++)
+                ratio[rep] = v[i][rep] / v[e][rep];
+            paired[i] = bench_stats_of(ratio, o->reps).median;
+        }
+    }
+    for (int i = 0; i < ndrivers; i++)
         if (ok[i])
             st[i] = bench_stats_of(v[i], o->reps);
-        if (ok[i] && strcmp(drivers[i]->name, "epoll") == 0)
-            base = st[i].median;
-    }
+    if (e >= 0 && ok[e])
+        base = st[e].median;
     for (int i = 0; i < ndrivers; i++) {
         printf("| %d | %d | %s | %s ", bench_pairs.n, active, rearm ? "rearm" : "kept",
                drivers[i]->name);
         if (!ok[i])
-            printf("| n/a | | | |\n");
+            printf("| n/a | | | | |\n");
         else if (base > 0)
-            printf("| %.0f | %.0f | %.0f | %.2f |\n", st[i].median, st[i].min, st[i].max,
-                   st[i].median / base);
+            printf("| %.0f | %.0f | %.0f | %.2f | %.3f |\n", st[i].median, st[i].min, st[i].max,
+                   st[i].median / base, paired[i]);
         else
-            printf("| %.0f | %.0f | %.0f | |\n", st[i].median, st[i].min, st[i].max);
+            printf("| %.0f | %.0f | %.0f | | |\n", st[i].median, st[i].min, st[i].max);
     }
     fflush(stdout);
-    check_targets(cell, st, ok);
+    check_targets(cell, rearm, st, paired, ok);
 }
 
 static void usage(void)
@@ -215,10 +241,11 @@ int main(int argc, char **argv)
             drivers[ndrivers++] = bench_drivers[k];
 
     bench_raise_nofile();
-    printf("## Readiness: ns per iteration (median of %d; min, max; ratio of medians to raw epoll)\n\n",
+    printf("## Readiness: ns per iteration (median of %d; min, max; ratio of medians to raw "
+           "epoll; median of the ratios within each repetition)\n\n",
            o.reps);
-    printf("| N | A | watchers | driver | median | min | max | vs epoll |\n");
-    printf("|--:|--:|---|---|--:|--:|--:|--:|\n");
+    printf("| N | A | watchers | driver | median | min | max | vs epoll | paired |\n");
+    printf("|--:|--:|---|---|--:|--:|--:|--:|--:|\n");
     for (int ni = 0; ni < o.n_count; ni++) {
         int r = bench_pairs_open(o.n[ni]);
         if (r < 0) {
