@@ -31,7 +31,7 @@ int pollux_always_ready_add(pollux *p, int fd)
         p->always_ready_count++;
     }
     p->always_ready[i] = (struct always_ready_file){ fd, st.st_dev, st.st_ino };
-    p->fds[fd].flags |= FD_ALWAYS_READY;
+    p->fds[fd].entry.flags |= FD_ALWAYS_READY;
     return 0;
 }
 
@@ -45,7 +45,7 @@ static bool always_ready_same_file(const struct always_ready_file *f)
 
 void pollux_always_ready_remove(pollux *p, int fd)
 {
-    p->fds[fd].flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
+    p->fds[fd].entry.flags &= ~FD_ALWAYS_READY & FD_FLAGS_ALL;
     for (int i = 0; i < p->always_ready_count; i++) {
         if (p->always_ready[i].fd == fd) {
             p->always_ready[i] = p->always_ready[--p->always_ready_count];
@@ -62,7 +62,7 @@ static bool always_ready_armed(const struct fd_entry *e)
 bool pollux_always_ready_any_armed(const pollux *p)
 {
     for (int i = 0; i < p->always_ready_count; i++)
-        if (always_ready_armed(&p->fds[p->always_ready[i].fd]))
+        if (always_ready_armed(&p->fds[p->always_ready[i].fd].entry))
             return true;
     return false;
 }
@@ -76,7 +76,7 @@ int pollux_always_ready_collect(pollux *p, pollux_event *out, int max)
     for (int k = 0; k < count && n < max; k++) {
         int i = pollux_rotation_at(start, k, count);
         int fd = p->always_ready[i].fd;
-        struct fd_entry *e = &p->fds[fd];
+        struct fd_entry *e = &p->fds[fd].entry;
         if (!always_ready_armed(e))
             continue;
         if (!always_ready_same_file(&p->always_ready[i])) {
@@ -92,9 +92,9 @@ int pollux_always_ready_collect(pollux *p, pollux_event *out, int max)
         out[n].fd = fd;
         out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
         out[n].count = 0;
-        out[n].data = p->fd_data[fd];
+        out[n].data = p->fds[fd].data;
         out[n].kind = POLLUX_KIND_FD;
-        out[n].serial = p->fd_serial[fd];
+        out[n].serial = p->fds[fd].serial;
         n++;
         /* A file never changes state, so an edge is reported only once. */
         if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))

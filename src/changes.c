@@ -39,7 +39,7 @@ static int apply_now(pollux *p, int fd, uint32_t have, uint32_t wanted)
  * record what is true now, as the reports of a batch would have. */
 static void settle(pollux *p, int fd, uint32_t old, int r)
 {
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     if (r < 0 && old != 0)
         p->ops->del(p->backend, fd, old); /* whatever is left of the old watch */
     e->kernel = 0;
@@ -53,7 +53,7 @@ static void settle(pollux *p, int fd, uint32_t old, int r)
 
 static void unqueue_at(pollux *p, int i)
 {
-    p->fds[p->changes[i].fd].queued = 0;
+    p->fds[p->changes[i].fd].entry.queued = 0;
     p->changes[i] = p->changes[--p->changes_count];
 }
 
@@ -84,7 +84,7 @@ static int queue(pollux *p, int fd, uint32_t have)
                              sizeof *p->changes) < 0)
         return -ENOMEM;
     p->changes[p->changes_count++] = (struct pollux_change){ .fd = fd, .old_mask = (uint16_t)have };
-    p->fds[fd].queued = 1;
+    p->fds[fd].entry.queued = 1;
     return 0;
 }
 
@@ -97,11 +97,11 @@ int pollux_change(pollux *p, int fd, uint32_t have, uint32_t wanted)
     /* register says -EBADF now, not at the next wait. */
     if (batched && kind == POLLUX_BATCH_ADD && !pollux_fd_is_open(fd))
         return -EBADF;
-    if (p->fds[fd].queued) {
+    if (p->fds[fd].entry.queued) {
         if (batched)
             return POLLUX_ADD_WATCHED; /* the queued entry now leads to wanted */
         settle_queued(p, fd, have);
-        have = p->fds[fd].kernel;
+        have = p->fds[fd].entry.kernel;
     } else if (batched && queue(p, fd, have) == 0) {
         return POLLUX_ADD_WATCHED;
     }
@@ -113,9 +113,9 @@ void pollux_changes_batch(pollux *p, struct pollux_batch *batch)
     int kept = 0;
     for (int i = 0; i < p->changes_count; i++) {
         struct pollux_change c = p->changes[i];
-        c.new_mask = (uint16_t)p->fds[c.fd].kernel;
+        c.new_mask = (uint16_t)p->fds[c.fd].entry.kernel;
         if (c.old_mask == 0 && c.new_mask == 0) {
-            p->fds[c.fd].queued = 0; /* added and removed again: nothing to do */
+            p->fds[c.fd].entry.queued = 0; /* added and removed again: nothing to do */
             continue;
         }
         p->changes[kept++] = c;
@@ -130,7 +130,7 @@ void pollux_changes_done(pollux *p, const struct pollux_batch *batch)
     if (taken == 0)
         return;
     for (int i = 0; i < taken; i++)
-        p->fds[p->changes[i].fd].queued = 0;
+        p->fds[p->changes[i].fd].entry.queued = 0;
     p->changes_count -= taken;
     memmove(p->changes, p->changes + taken, (size_t)p->changes_count * sizeof *p->changes);
 }
@@ -139,7 +139,7 @@ void pollux_changes_flush(pollux *p)
 {
     while (p->changes_count > 0) {
         struct pollux_change c = p->changes[p->changes_count - 1];
-        uint32_t wanted = p->fds[c.fd].kernel;
+        uint32_t wanted = p->fds[c.fd].entry.kernel;
         unqueue_at(p, p->changes_count - 1);
         int r = apply_now(p, c.fd, c.old_mask, wanted);
         if (r != 0)

@@ -117,8 +117,8 @@ static void unwatch_fd(pollux *p, struct childwatch *c)
 {
     if (c->fd < 0)
         return;
-    if (c->fd < p->fds_size && p->fds[c->fd].role == FD_CHILD) {
-        struct fd_entry *e = &p->fds[c->fd];
+    if (c->fd < p->fds_size && p->fds[c->fd].entry.role == FD_CHILD) {
+        struct fd_entry *e = &p->fds[c->fd].entry;
         if (e->kernel != 0)
             pollux_change(p, c->fd, e->kernel, 0);
         e->kernel = 0;

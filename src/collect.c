@@ -116,7 +116,7 @@ static bool deliver_other(pollux *p, const struct pollux_report *r, pollux_event
     }
     if (r->fd >= p->fds_size)
         return false;
-    struct fd_entry *e = &p->fds[r->fd];
+    struct fd_entry *e = &p->fds[r->fd].entry;
     if (e->role != FD_USER)
         return deliver_internal(p, e, r->fd, ev);
     /* Not watched any more, or a ONESHOT already reported. */
@@ -139,9 +139,9 @@ static void store_fd_event(const pollux *p, int fd, uint32_t bits, pollux_event 
     ev->fd = fd;
     ev->events = bits;
     ev->count = 0;
-    ev->data = p->fd_data[fd];
+    ev->data = p->fds[fd].data;
     ev->kind = POLLUX_KIND_FD;
-    ev->serial = p->fd_serial[fd];
+    ev->serial = p->fds[fd].serial;
 }
 
 /* deliver() for every report but readiness of a plainly watched
@@ -154,7 +154,7 @@ static POLLUX_NOINLINE POLLUX_COLD bool deliver_unusual(pollux *p, const struct 
     int fd = r->fd;
     if (fd >= p->fds_size)
         return false;
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     if (e->role != FD_USER)
         return deliver_internal(p, e, fd, ev);
     /* Not watched any more, or a ONESHOT already reported. */
@@ -205,7 +205,7 @@ static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *
 {
     int fd = r->fd;
     if (r->kind == POLLUX_REPORT_READY && (unsigned)fd < (unsigned)p->fds_size) {
-        struct fd_entry e = p->fds[fd];
+        struct fd_entry e = p->fds[fd].entry;
         if (plainly_watched(e)) {
             uint32_t bits = reported_bits(&e, r->events);
             if (bits != 0)
@@ -237,8 +237,8 @@ static bool merged_into_earlier(pollux *p, const struct pollux_report *r, pollux
     for (int i = 0; i < count; i++) {
         if (out[i].fd != r->fd || r->fd < 0)
             continue;
-        if (r->kind == POLLUX_REPORT_READY && p->fds[r->fd].role == FD_USER)
-            out[i].events |= reported_bits(&p->fds[r->fd], r->events);
+        if (r->kind == POLLUX_REPORT_READY && p->fds[r->fd].entry.role == FD_USER)
+            out[i].events |= reported_bits(&p->fds[r->fd].entry, r->events);
         return true;
     }
     return false;
@@ -468,9 +468,9 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     for (; i < got; i++) {
         int fd = reports[i].fd;
         if (reports[i].kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
-            || !plainly_watched(p->fds[fd]))
+            || !plainly_watched(p->fds[fd].entry))
             break;
-        uint32_t bits = reported_bits(&p->fds[fd], reports[i].events);
+        uint32_t bits = reported_bits(&p->fds[fd].entry, reports[i].events);
         if (bits == 0)
             break;
         store_fd_event(p, fd, bits, &events[i]);

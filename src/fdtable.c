@@ -28,21 +28,11 @@ int pollux_fdtable_reserve(pollux *p, int fd)
         size = needed;
     if (size > INT_MAX)
         size = INT_MAX;
-    struct fd_entry *entries = realloc(p->fds, (size_t)size * sizeof *entries);
-    if (entries == NULL)
+    struct fd_slot *slots = realloc(p->fds, (size_t)size * sizeof *slots);
+    if (slots == NULL)
         return -ENOMEM;
-    p->fds = entries;
-    void **data = realloc(p->fd_data, (size_t)size * sizeof *data);
-    if (data == NULL)
-        return -ENOMEM; /* entries grew, fds_size did not: still consistent */
-    p->fd_data = data;
-    uint32_t *serials = realloc(p->fd_serial, (size_t)size * sizeof *serials);
-    if (serials == NULL)
-        return -ENOMEM; /* as above */
-    p->fd_serial = serials;
-    memset(entries + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *entries);
-    memset(data + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *data);
-    memset(serials + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *serials);
+    p->fds = slots;
+    memset(slots + p->fds_size, 0, (size_t)(size - p->fds_size) * sizeof *slots);
     p->fds_size = (int)size;
     return 0;
 }
@@ -53,7 +43,7 @@ struct fd_entry *pollux_fdtable_user(pollux *p, int fd)
 {
     if (fd >= p->fds_size)
         return NULL;
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     return e->role == FD_USER || e->closed_user ? e : NULL;
 }
 
@@ -61,9 +51,9 @@ struct fd_entry *pollux_fdtable_user(pollux *p, int fd)
  * shadowed by an internal descriptor, which unregister still removes. */
 bool pollux_fdtable_current(const pollux *p, int fd, uint64_t serial)
 {
-    if (fd < 0 || fd >= p->fds_size || p->fd_serial[fd] != serial)
+    if (fd < 0 || fd >= p->fds_size || p->fds[fd].serial != serial)
         return false;
-    const struct fd_entry *e = &p->fds[fd];
+    const struct fd_entry *e = &p->fds[fd].entry;
     return e->role == FD_USER || e->closed_user;
 }
 
@@ -117,7 +107,7 @@ int pollux_fdtable_claim(pollux *p, int fd, enum fd_role role)
     int err = pollux_fdtable_reserve(p, fd);
     if (err < 0)
         return err;
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     if (e->role == FD_USER) {
         pollux_change(p, fd, e->kernel, 0);
         if (e->flags & FD_ALWAYS_READY)
@@ -135,7 +125,7 @@ int pollux_fdtable_claim(pollux *p, int fd, enum fd_role role)
 /* Undo pollux_fdtable_claim() of an internal descriptor the backend refused. */
 static void release_own(pollux *p, int fd)
 {
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     e->role = e->closed_user ? FD_USER : FD_UNUSED;
     e->closed_user = 0;
 }
@@ -150,6 +140,6 @@ int pollux_fdtable_watch_internal(pollux *p, int fd, enum fd_role role)
         release_own(p, fd);
         return err < 0 ? err : -EINVAL; /* an internal source must be pollable */
     }
-    p->fds[fd].kernel = POLLUX_READ;
+    p->fds[fd].entry.kernel = POLLUX_READ;
     return 0;
 }

@@ -49,11 +49,8 @@ enum fd_role {
 #define FD_FLAGS_ALL    0x07u /* keeps ~FLAG within the 3-bit field */
 
 /*
- * One slot per descriptor number, indexed by fd, packed into 4 bytes; the
- * user's data pointer and the registration's serial live in parallel
- * arrays. 16 bytes per number keep the table small even where only some
- * numbers are registered (a server's other ends, log files, ...). Masks
- * are 11 bits: POLLUX_READ..EXCLUSIVE.
+ * The state of one descriptor number, packed into 4 bytes. Masks are 11
+ * bits: POLLUX_READ..EXCLUSIVE.
  */
 #define FD_MASK_BITS 11
 struct fd_entry {
@@ -69,6 +66,21 @@ struct fd_entry {
     uint32_t queued : 1; /* on the change list (changes.c) */
 };
 
+/*
+ * One slot per descriptor number, indexed by fd: 16 bytes, so that the
+ * table stays small where only some numbers are registered (a server's
+ * other ends, log files, ...), and a wait finds all it reports of a
+ * number in one place.
+ */
+struct fd_slot {
+    struct fd_entry entry;
+    /* The serial of the number's registration (event.serial): a
+     * per-number generation, bumped by every pollux_register() of the
+     * number and kept by unregister, so that an event of an older
+     * registration of the number is told from the new one's. */
+    uint32_t serial;
+    void *data; /* the user's pointer */
+};
 
 /* A descriptor the kernel will not watch (a regular file on epoll), with
  * the file it named when the kernel said so: the number may be closed and
@@ -99,13 +111,7 @@ struct pollux {
      * a batch, and the ready flag stays open. */
     bool nested;
 
-    struct fd_entry *fds;      /* indexed by descriptor number */
-    void **fd_data;            /* the user's pointers, indexed likewise */
-    /* The serial of each number's registration (event.serial), indexed
-     * likewise: a per-number generation, bumped by every pollux_register()
-     * of the number and kept by unregister, so that an event of an older
-     * registration of the number is told from the new one's. */
-    uint32_t *fd_serial;
+    struct fd_slot *fds;       /* indexed by descriptor number */
     int fds_size;
 
     /* Descriptors the kernel will not watch but which are always ready;

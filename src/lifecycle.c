@@ -74,7 +74,7 @@ static void forget_kernel_state(pollux *p)
 {
     pollux_changes_drop(p);
     for (int fd = 0; fd < p->fds_size; fd++) {
-        struct fd_entry *e = &p->fds[fd];
+        struct fd_entry *e = &p->fds[fd].entry;
         if (e->role != FD_USER && !e->closed_user) {
             *e = (struct fd_entry){ 0 };
             continue;
@@ -99,7 +99,7 @@ static void forget_kernel_state(pollux *p)
 static int rewatch_registrations(pollux *p)
 {
     for (int fd = 0; fd < p->fds_size; fd++) {
-        struct fd_entry *e = &p->fds[fd];
+        struct fd_entry *e = &p->fds[fd].entry;
         if (e->role != FD_USER || (e->flags & FD_CLOSED))
             continue; /* a closed number stays unwatched until modify */
         int err = pollux_fdtable_apply(p, fd, e, pollux_fdtable_wanted(p, e->interest, e->flags));
@@ -114,7 +114,7 @@ static int rewatch_registrations(pollux *p)
 /* A closed registered number the new kernel objects must not take. */
 static bool to_hold(const pollux *p, int fd)
 {
-    const struct fd_entry *e = &p->fds[fd];
+    const struct fd_entry *e = &p->fds[fd].entry;
     return e->role == FD_USER && (e->flags & FD_CLOSED) && !pollux_fd_is_open(fd);
 }
 

@@ -74,8 +74,8 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     int err = check_call(p, fd, events);
     if (err < 0)
         return err;
-    if (fd < p->fds_size && p->fds[fd].role != FD_UNUSED) {
-        const struct fd_entry *e = &p->fds[fd];
+    if (fd < p->fds_size && p->fds[fd].entry.role != FD_UNUSED) {
+        const struct fd_entry *e = &p->fds[fd].entry;
         /* The poller's own descriptors are not the caller's to watch. */
         return e->role == FD_USER || e->closed_user ? -EEXIST : -EBADF;
     }
@@ -90,7 +90,7 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
     if (err < 0)
         return err;
 
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     pollux_fdtable_reset(e, (struct fd_entry){ .interest = events });
     err = pollux_fdtable_apply(p, fd, e, wanted);
     if (err < 0) {
@@ -98,9 +98,9 @@ POLLUX_API int pollux_register(pollux *p, int fd, uint32_t events, void *data)
         return err;
     }
     e->role = FD_USER;
-    p->fd_data[fd] = data;
+    p->fds[fd].data = data;
     /* A new registration: events of the number's older ones are stale. */
-    p->fd_serial[fd] = pollux_next_serial(p->fd_serial[fd]);
+    p->fds[fd].serial = pollux_next_serial(p->fds[fd].serial);
     if (e->flags & FD_ALWAYS_READY)
         pollux_sync_ready_flag(p);
     return 0;
@@ -124,7 +124,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
         err = pollux_change(p, fd, wanted, wanted);
         if (err == 0) {
             e->interest = events;
-            p->fd_data[fd] = data;
+            p->fds[fd].data = data;
             return 0;
         }
         if (err < 0)
@@ -143,7 +143,7 @@ POLLUX_API int pollux_modify(pollux *p, int fd, uint32_t events, void *data)
         return err;
     }
     e->interest = events;
-    p->fd_data[fd] = data;
+    p->fds[fd].data = data;
     if (e->flags & FD_ALWAYS_READY)
         pollux_sync_ready_flag(p);
     return 0;
@@ -163,7 +163,7 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     if (e->closed_user) {
         e->closed_user = 0; /* the internal descriptor keeps the slot */
         e->interest = 0;
-        p->fd_data[fd] = NULL;
+        p->fds[fd].data = NULL;
         return 0;
     }
     if (e->kernel != 0)
@@ -172,7 +172,7 @@ POLLUX_API int pollux_unregister(pollux *p, int fd)
     if (was_always_ready)
         pollux_always_ready_remove(p, fd);
     pollux_fdtable_reset(e, (struct fd_entry){ 0 });
-    p->fd_data[fd] = NULL;
+    p->fds[fd].data = NULL;
     if (was_always_ready)
         pollux_sync_ready_flag(p);
     return 0;
@@ -212,8 +212,6 @@ POLLUX_API void pollux_free(pollux *p)
     pollux_signals_free(p); /* restores dispositions and the mask */
     pollux_lifecycle_close(p);
     free(p->fds);
-    free(p->fd_data);
-    free(p->fd_serial);
     free(p->always_ready);
     free(p->reports);
     free(p->changes);

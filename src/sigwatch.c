@@ -46,9 +46,9 @@ struct pollux_signals {
 /* Undo pollux_fdtable_watch_internal(). */
 static void unwatch_internal(pollux *p, int fd)
 {
-    if (fd < 0 || fd >= p->fds_size || p->fds[fd].role != FD_SIGNAL)
+    if (fd < 0 || fd >= p->fds_size || p->fds[fd].entry.role != FD_SIGNAL)
         return;
-    struct fd_entry *e = &p->fds[fd];
+    struct fd_entry *e = &p->fds[fd].entry;
     if (e->kernel != 0)
         pollux_change(p, fd, e->kernel, 0);
     e->kernel = 0;
