@@ -463,21 +463,23 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     /* Readiness of plainly watched descriptors, each turned into an event
      * in a loop that calls nothing; from the first report that is
      * anything else on, finish_unusual() takes over. */
+    if (got <= 0)
+        return finish_unusual(p, events, max_events, timeout_ns, got, 0);
     const struct pollux_report *reports = p->reports;
-    int i = 0;
-    for (; i < got; i++) {
+    for (int i = 0; i < got; i++) {
         int fd = reports[i].fd;
         if (reports[i].kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
             || !plainly_watched(p->fds[fd].entry))
-            break;
+            return finish_unusual(p, events, max_events, timeout_ns, got, i);
         uint32_t bits = reported_bits(&p->fds[fd].entry, reports[i].events);
         if (bits == 0)
-            break;
+            return finish_unusual(p, events, max_events, timeout_ns, got, i);
         store_fd_event(p, fd, bits, &events[i]);
     }
     /* Plain reports change nothing steady() tested: no always-ready file
-     * was found, no change was queued. */
-    if (i != got || i == 0 || got == max_events)
-        return finish_unusual(p, events, max_events, timeout_ns, got, i);
-    return i;
+     * was found, no change was queued. A full batch may have left others
+     * out for the poller's own descriptors. */
+    if (got == max_events)
+        return finish_unusual(p, events, max_events, timeout_ns, got, got);
+    return got;
 }
