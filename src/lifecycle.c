@@ -63,6 +63,12 @@ void pollux_lifecycle_close(pollux *p)
     if (p->backend != NULL)
         p->ops->destroy(p->backend);
     p->backend = NULL;
+    /* No room for reports either: the steady path of pollux_wait()
+     * (collect.c) then never calls a backend that is gone, and the
+     * general path says so. The next wait with a backend grows it again. */
+    free(p->reports);
+    p->reports = NULL;
+    p->reports_size = 0;
 }
 
 /*

@@ -213,7 +213,6 @@ POLLUX_API void pollux_free(pollux *p)
     pollux_lifecycle_close(p);
     free(p->fds);
     free(p->always_ready);
-    free(p->reports);
     free(p->changes);
     free(p);
 }
