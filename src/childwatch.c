@@ -203,6 +203,7 @@ static struct childwatch *free_slot(pollux *p)
         if (p->children == NULL)
             return NULL;
         p->children->owner = getpid();
+        p->core_sources = true;
     }
     struct pollux_children *s = p->children;
     for (int i = 0; i < s->size; i++)

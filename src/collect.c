@@ -444,13 +444,13 @@ static POLLUX_NOINLINE int wait_general(pollux *p, pollux_event *events, int max
 
 /* Only descriptors the kernel watches, no change to hand over, room for
  * the reports (never without a backend: pollux_lifecycle_close()), a wait
- * forever or none: the steady loop. Pointers, not calls: a poller that
- * once watched a signal or child takes the general path, which also
- * serves one that watches none. */
+ * forever or none: the steady loop. A poller that once had a timer, or
+ * watched a signal or child, takes the general path, which also serves
+ * one that has none left. */
 static POLLUX_ALWAYS_INLINE bool steady(const pollux *p, int max_events, int64_t timeout_ns)
 {
-    uintptr_t others = (uintptr_t)p->timers | (uintptr_t)p->signals | (uintptr_t)p->children
-                       | (unsigned)p->always_ready_count | (unsigned)p->changes_count;
+    unsigned others = (unsigned)p->core_sources | (unsigned)p->always_ready_count
+                      | (unsigned)p->changes_count;
     return others == 0 && timeout_ns <= 0 && max_events <= p->reports_size;
 }
 

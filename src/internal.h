@@ -131,6 +131,9 @@ struct pollux {
      * pollux_fileno() polls readable for them too; opened on first need,
      * or by pollux_fileno() (nested), and then kept. */
     struct pollux_channel ready_flag;
+    /* Set for good by the first timer, signal or child watch: their state
+     * below exists, and every wait takes the general path (collect.c). */
+    bool core_sources;
     struct pollux_timers *timers; /* NULL until the first timer is created */
     struct pollux_signals *signals; /* NULL until the first signal is watched */
     struct pollux_children *children; /* NULL until the first child is watched */

@@ -128,6 +128,7 @@ static int activate(pollux *p, int signo)
 {
     if (p->signals == NULL && (p->signals = signals_new(p)) == NULL)
         return -ENOMEM;
+    p->core_sources = true;
     struct pollux_signals *s = p->signals;
     if (active(&s->w[signo]))
         return 0;

@@ -470,6 +470,7 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
         return -EINVAL;
     if (p->timers == NULL && (p->timers = wheel_new()) == NULL)
         return -ENOMEM;
+    p->core_sources = true;
     struct pollux_timers *w = p->timers;
     int id = new_id(w);
     if (id < 0)
