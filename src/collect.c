@@ -393,9 +393,9 @@ static int wait_general(pollux *p, pollux_event *events, int max_events, int64_t
  * them; a batch the poller's own descriptors filled (the later rounds of
  * collect_rounds()); files found always ready; an error; or a wait
  * forever that had nothing to report. */
-static POLLUX_NOINLINE int finish_unusual(pollux *p, pollux_event *out, int max,
-                                          int64_t timeout_ns, int got, int i)
+static POLLUX_NOINLINE int finish_unusual(pollux *p, pollux_event *out, int max, int got, int i)
 {
+    int64_t timeout_ns = p->steady_forever ? -1 : 0;
     if (got < 0)
         return got;
     int n = i < got ? deliver_from(p, i, got, out, i) : i;
@@ -460,27 +460,30 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
         return -EINVAL;
     if (!steady(p, max_events, timeout_ns))
         return wait_general(p, events, max_events, timeout_ns);
+    /* In the poller rather than in a register kept across the call: only
+     * the unusual cases read it back. */
+    p->steady_forever = timeout_ns < 0;
     int got = p->ops->wait(p->backend, &p->no_changes, p->reports, max_events, timeout_ns);
     /* Readiness of plainly watched descriptors, each turned into an event
      * in a loop that calls nothing; from the first report that is
      * anything else on, finish_unusual() takes over. */
     if (got <= 0)
-        return finish_unusual(p, events, max_events, timeout_ns, got, 0);
+        return finish_unusual(p, events, max_events, got, 0);
     const struct pollux_report *reports = p->reports;
     for (int i = 0; i < got; i++) {
         int fd = reports[i].fd;
         if (reports[i].kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
             || !plainly_watched(p->fds[fd].entry))
-            return finish_unusual(p, events, max_events, timeout_ns, got, i);
+            return finish_unusual(p, events, max_events, got, i);
         uint32_t bits = reported_bits(&p->fds[fd].entry, reports[i].events);
         if (bits == 0)
-            return finish_unusual(p, events, max_events, timeout_ns, got, i);
+            return finish_unusual(p, events, max_events, got, i);
         store_fd_event(p, fd, bits, &events[i]);
     }
     /* Plain reports change nothing steady() tested: no always-ready file
      * was found, no change was queued. A full batch may have left others
      * out for the poller's own descriptors. */
     if (got == max_events)
-        return finish_unusual(p, events, max_events, timeout_ns, got, got);
+        return finish_unusual(p, events, max_events, got, got);
     return got;
 }

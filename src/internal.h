@@ -104,6 +104,7 @@ struct pollux {
     /* The empty batch of the steady loop's waits (collect.c): stays
      * empty, kept here so that a wait need not clear one each time. */
     struct pollux_batch no_changes;
+    bool steady_forever; /* the steady loop's wait is one without timeout */
     /* The change list (changes.c): pending changes, one per fd. */
     struct pollux_change *changes;
     int changes_count, changes_size;
