@@ -37,13 +37,10 @@ int pollux_heap_grow(struct pollux_heap *h, int id)
     return err < 0 ? err : pollux_grow_index(&h->position_of, &h->position_size, id + 1);
 }
 
-void pollux_heap_remove(struct pollux_heap *h, int id)
+void pollux_heap_refill(struct pollux_heap *h, int i)
 {
-    int i = h->position_of[id];
-    h->position_of[id] = -1;
-    int last = --h->count;
-    if (i != last)
-        pollux_heap_fix(h, i, h->deadlines[last], h->ids[last]);
+    int last = h->count;
+    pollux_heap_fix(h, i, h->deadlines[last], h->ids[last]);
 }
 
 /*
@@ -55,7 +52,6 @@ void pollux_heap_remove(struct pollux_heap *h, int id)
  */
 void pollux_heap_pop(struct pollux_heap *h)
 {
-    h->position_of[h->ids[0]] = -1;
     int last = --h->count;
     if (last == 0)
         return;
