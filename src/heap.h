@@ -8,13 +8,16 @@
 #define POLLUX_HEAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Deadlines and ids in two parallel arrays: a sift compares deadlines
  * only, so four siblings are 32 contiguous bytes, and a pair costs 12
  * bytes instead of a padded 16-byte struct. */
 struct pollux_heap {
-    int64_t *deadlines;
+    int64_t *deadlines; /* deadlines_offset bytes into deadlines_block: see heap.c */
+    void *deadlines_block;
+    size_t deadlines_offset;
     int *ids;
     int count;
     int deadlines_size, ids_size;
