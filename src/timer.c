@@ -644,9 +644,9 @@ static POLLUX_ALWAYS_INLINE int settime_disarm(struct pollux_timers *w, int id, 
     return disarm_slow(w, id, t);
 }
 
-/* A POLLUX_TIMER_LOOPTIME arm on the monotonic queue, at deadline, that is
- * not a reset in place. Its own function, taking no more than it needs,
- * so that a reset saves few registers and takes no call. */
+/* A relative arm on the monotonic queue, at deadline, with nothing
+ * pending, that is not done in place. Its own function, taking no more
+ * than it needs, so that a reset saves few registers and takes no call. */
 static POLLUX_NOINLINE int arm_monotonic(pollux *p, int id, int64_t deadline,
                                          int64_t interval_ns)
 {
@@ -660,14 +660,64 @@ static POLLUX_NOINLINE int arm_monotonic(pollux *p, int id, int64_t deadline,
     return arm_at(p, id, t, QUEUE_MONOTONIC, deadline, interval_ns);
 }
 
+/* What arm_in_place() did. */
+enum { NOT_ARMED, ARMED, ARMED_NEEDS_SOURCE };
+
+/*
+ * The arms of a loop that only store: a reset on the monotonic queue that
+ * keeps the node before its children (most nodes of a 4-ary heap are
+ * leaves), or an arm of a disarmed timer whose node stays where it is
+ * inserted. The timer has nothing pending. NOT_ARMED leaves it as it was.
+ */
+static POLLUX_ALWAYS_INLINE int arm_in_place(pollux *p, int id, struct timer *t,
+                                             int64_t deadline, int64_t interval_ns)
+{
+    struct clock_queue *cq = &p->timers->queues[QUEUE_MONOTONIC];
+    int armed = ARMED; /* a reset here moved later: no source to move earlier */
+    if (t->queue == QUEUE_MONOTONIC) {
+        if (deadline < pollux_heap_deadline_of(&cq->heap, id)
+            || !pollux_heap_later_in_place(&cq->heap, cq->heap.position_of[id], deadline))
+            return NOT_ARMED;
+    } else if (t->queue < 0 && pollux_heap_insert_in_place(&cq->heap, id, deadline)) {
+        t->queue = QUEUE_MONOTONIC;
+        if (!by_timeout(p, QUEUE_MONOTONIC))
+            armed = ARMED_NEEDS_SOURCE;
+    } else {
+        return NOT_ARMED;
+    }
+    t->interval = interval_ns;
+    t->serial = pollux_next_serial(t->serial);
+    return armed;
+}
+
+/* Finish a relative arm on the monotonic queue at deadline. */
+static POLLUX_ALWAYS_INLINE int arm_monotonic_at(pollux *p, int id, struct timer *t,
+                                                 int64_t deadline, int64_t interval_ns)
+{
+    int r = arm_in_place(p, id, t, deadline, interval_ns);
+    if (r == ARMED)
+        return 0;
+    if (r == ARMED_NEEDS_SOURCE)
+        return arm_source_after(p, QUEUE_MONOTONIC);
+    return arm_monotonic(p, id, deadline, interval_ns);
+}
+
+/* The same counting from now: the clock reading is the one call. */
+static POLLUX_NOINLINE int arm_monotonic_now(pollux *p, int id, int64_t initial_ns,
+                                             int64_t interval_ns)
+{
+    struct pollux_timers *w = p->timers;
+    int64_t now = pollux_clock_now_ns(w->queues[QUEUE_MONOTONIC].clock);
+    return arm_monotonic_at(p, id, &w->timers[id], add_saturated(now, initial_ns), interval_ns);
+}
+
 /*
  * The common calls of a loop, a disarm and a reset or an arm with loop
- * time, take no call here but a tail call; the rest goes to
- * settime_arm(). A reset that keeps the node before its children (most
- * nodes of a 4-ary heap are leaves) is a store into the heap. Re-arming
- * discards pending expirations, those a wait has already returned in a
- * batch included: their events are no longer current (the serial changes
- * on every successful call).
+ * time, take no call here but a tail call, and the same with the default
+ * time one call besides the clock's; the rest goes to settime_arm().
+ * Re-arming discards pending expirations, those a wait has already
+ * returned in a batch included: their events are no longer current (the
+ * serial changes on every successful call).
  */
 POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
                                     int64_t interval_ns, unsigned flags)
@@ -678,31 +728,21 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
     /* One unsigned compare rejects negative ids and those never handed out. */
     if (w == NULL || (unsigned)timer >= (unsigned)w->ids_used || !w->timers[timer].in_use)
         return -ENOENT;
+    /* The flags are the two lowest bits. */
     if ((initial_ns | interval_ns) < 0 || flags > (POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME))
         return -EINVAL;
     struct timer *t = &w->timers[timer];
     if (initial_ns == 0)
         return settime_disarm(w, timer, t, interval_ns);
-    /* The fast path is the monotonic queue's, the queue of every relative
-     * time but boot time's: a constant queue lets the loads of its heap
-     * start without waiting for the timer's fields. */
+    /* The fast paths are the monotonic queue's, the queue of every
+     * relative time but boot time's: a constant queue lets the loads of
+     * its heap start without waiting for the timer's fields. */
     struct clock_queue *cq = &w->queues[QUEUE_MONOTONIC];
-    if (flags == POLLUX_TIMER_LOOPTIME && t->relative_queue == QUEUE_MONOTONIC && t->pending == 0
-        && cq->loop_time_used) {
-        int64_t deadline = add_saturated(cq->now, initial_ns);
-        if (t->queue == QUEUE_MONOTONIC && deadline >= pollux_heap_deadline_of(&cq->heap, timer)
-            && pollux_heap_later_in_place(&cq->heap, cq->heap.position_of[timer], deadline)) {
-            t->interval = interval_ns;
-            t->serial = pollux_next_serial(t->serial);
-            return 0;
-        }
-        if (t->queue < 0 && pollux_heap_insert_in_place(&cq->heap, timer, deadline)) {
-            t->queue = QUEUE_MONOTONIC;
-            t->interval = interval_ns;
-            t->serial = pollux_next_serial(t->serial);
-            return cq->timeout_only && !p->nested ? 0 : arm_source_after(p, QUEUE_MONOTONIC);
-        }
-        return arm_monotonic(p, timer, deadline, interval_ns);
+    if (t->relative_queue == QUEUE_MONOTONIC && t->pending == 0) {
+        if (flags == POLLUX_TIMER_LOOPTIME && cq->loop_time_used)
+            return arm_monotonic_at(p, timer, t, add_saturated(cq->now, initial_ns), interval_ns);
+        if (flags == 0)
+            return arm_monotonic_now(p, timer, initial_ns, interval_ns);
     }
     return settime_arm(p, timer, initial_ns, interval_ns, flags);
 }
