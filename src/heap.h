@@ -8,17 +8,20 @@
 #define POLLUX_HEAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Deadlines and ids in two parallel arrays: a sift compares deadlines
  * only, so four siblings are 32 contiguous bytes, and a pair costs 12
  * bytes instead of a padded 16-byte struct. */
 struct pollux_heap {
-    int64_t *deadlines;
+    int64_t *deadlines; /* deadlines_offset bytes into deadlines_block: see heap.c */
+    void *deadlines_block;
+    size_t deadlines_offset;
     int *ids;
     int count;
     int deadlines_size, ids_size;
-    int *position_of; /* indexed by id: index in the arrays, or -1 */
+    int *position_of; /* indexed by id: its index in the arrays while in the heap */
     int position_size;
 };
 
@@ -27,9 +30,13 @@ void pollux_heap_free(struct pollux_heap *h);
 int pollux_heap_grow(struct pollux_heap *h, int id);
 /* Room for one more node and for id's position: -ENOMEM or 0. After it,
  * pollux_heap_insert() of id cannot fail. */
+static inline bool pollux_heap_has_room(const struct pollux_heap *h, int id)
+{
+    return h->count < h->deadlines_size && h->count < h->ids_size && id < h->position_size;
+}
 static inline int pollux_heap_reserve(struct pollux_heap *h, int id)
 {
-    if (h->count < h->deadlines_size && h->count < h->ids_size && id < h->position_size)
+    if (pollux_heap_has_room(h, id))
         return 0; /* the common case, kept inline */
     return pollux_heap_grow(h, id);
 }
@@ -104,14 +111,45 @@ static inline void pollux_heap_insert(struct pollux_heap *h, int id, int64_t dea
     pollux_heap_sift_up(h, h->count++, deadline, id);
 }
 
+/* The common cases of an update to a later deadline and of an insert,
+ * which move no node: the node at i stays before its children (a leaf,
+ * usually), or the new node is not before its parent. They return false,
+ * having changed nothing, when a sift may be needed. */
+static inline bool pollux_heap_later_in_place(struct pollux_heap *h, int i, int64_t deadline)
+{
+    int first = i * POLLUX_HEAP_ARITY + 1;
+    if (first + POLLUX_HEAP_ARITY <= h->count) {
+        /* A full family: only the least deadline matters, not where it is. */
+        const int64_t *c = h->deadlines + first;
+        int64_t a = c[0] < c[1] ? c[0] : c[1], b = c[2] < c[3] ? c[2] : c[3];
+        if (deadline > (a < b ? a : b))
+            return false;
+    } else if (first < h->count) {
+        return false; /* the one node with some children: left to the sift */
+    }
+    h->deadlines[i] = deadline;
+    return true;
+}
+
+static inline bool pollux_heap_insert_in_place(struct pollux_heap *h, int id, int64_t deadline)
+{
+    int i = h->count;
+    if (!pollux_heap_has_room(h, id)
+        || (i > 0 && h->deadlines[(i - 1) / POLLUX_HEAP_ARITY] > deadline))
+        return false;
+    h->count = i + 1;
+    pollux_heap_place(h, i, deadline, id);
+    return true;
+}
+
 /* Change the deadline of id, which is in the heap, in place: a sift up or
- * down from its slot, no removal. */
-static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
+ * down from its slot, no removal. Returns whether it moved earlier. */
+static inline bool pollux_heap_update(struct pollux_heap *h, int id, int64_t deadline)
 {
     int i = h->position_of[id];
     if (deadline < h->deadlines[i]) {
         pollux_heap_sift_up(h, i, deadline, id);
-        return;
+        return true;
     }
     /* Later than before (a keepalive reset): only the children can be out
      * of order. Most nodes of a 4-ary heap are leaves, or stay before
@@ -122,10 +160,19 @@ static inline void pollux_heap_update(struct pollux_heap *h, int id, int64_t dea
         h->deadlines[i] = deadline;
     else
         pollux_heap_sift_down(h, i, deadline, id);
+    return false;
 }
 
-/* Remove id, which is in the heap. */
-void pollux_heap_remove(struct pollux_heap *h, int id);
+/* Fill slot i, whose node was removed, with the last node. */
+void pollux_heap_refill(struct pollux_heap *h, int i);
+/* Remove id, which is in the heap. Removing the last node (the only one,
+ * or the latest timer added) is only the count going down. */
+static inline void pollux_heap_remove(struct pollux_heap *h, int id)
+{
+    int i = h->position_of[id];
+    if (i != --h->count)
+        pollux_heap_refill(h, i);
+}
 /* Remove the earliest node; the heap must not be empty. */
 void pollux_heap_pop(struct pollux_heap *h);
 /* The earliest node; the heap must not be empty. */

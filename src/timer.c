@@ -46,6 +46,10 @@ struct clock_queue {
     int64_t now;            /* the clock as the last expiry read it */
     bool loop_time_used;    /* a POLLUX_TIMER_LOOPTIME timer used now: keep it fresh */
     int source_fd;          /* kernel timer source, -1 until needed */
+    /* by_timeout() but for nesting, kept up to date so that an arm reads
+     * one flag: the wait's timeout can cover this queue (timeout_capable)
+     * and no source is open. */
+    bool timeout_capable, timeout_only;
     bool source_failed;     /* cannot be opened here: bound the timeout instead */
     int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
 };
@@ -67,6 +71,9 @@ struct timer {
     uint32_t serial;
     int8_t queue;         /* QUEUE_*, or -1 when disarmed */
     int8_t clock_queue;   /* the queue of the timer's clock for ABSTIME */
+    int8_t relative_queue; /* for a relative time: relative wall-clock time
+                            * ignores clock changes, so it counts on the
+                            * monotonic queue */
     bool in_use;
 };
 
@@ -81,7 +88,20 @@ struct pollux_timers {
     int due_first, due_last; /* expired, not yet reported: oldest first */
 };
 
-static struct pollux_timers *wheel_new(void)
+/*
+ * The monotonic queue needs no timerfd while nobody polls pollux_fileno():
+ * the wait's own timeout (ns-precise with epoll_pwait2, ppoll, pselect)
+ * ends it, so a wake-up is one syscall instead of three (the wait, the
+ * timerfd's read and its re-arm). Boot-time and wall-clock deadlines keep
+ * their timerfd: a timeout neither counts suspended time nor notices the
+ * wall clock being set. Once a source is open it stays in use.
+ */
+static bool timeout_capable(const pollux *p, int q)
+{
+    return q == QUEUE_MONOTONIC && p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMERFD;
+}
+
+static struct pollux_timers *wheel_new(const pollux *p)
 {
     struct pollux_timers *w = calloc(1, sizeof *w);
     if (w == NULL)
@@ -101,6 +121,7 @@ static struct pollux_timers *wheel_new(void)
         pollux_heap_init(&w->queues[q].heap);
         w->queues[q].source_fd = -1;
         w->queues[q].armed_deadline = INT64_MAX;
+        w->queues[q].timeout_capable = w->queues[q].timeout_only = timeout_capable(p, q);
     }
     return w;
 }
@@ -111,6 +132,7 @@ static void close_sources(struct pollux_timers *w)
         if (w->queues[q].source_fd >= 0)
             close(w->queues[q].source_fd);
         w->queues[q].source_fd = -1;
+        w->queues[q].timeout_only = w->queues[q].timeout_capable;
         w->queues[q].source_failed = false;
         w->queues[q].armed_deadline = INT64_MAX;
     }
@@ -140,7 +162,12 @@ void pollux_timers_before_rebuild(pollux *p)
 /* now + delta without overflowing: a far deadline is simply "never". */
 static int64_t add_saturated(int64_t now, int64_t delta)
 {
+#if defined(__GNUC__)
+    int64_t sum;
+    return __builtin_add_overflow(now, delta, &sum) ? INT64_MAX : sum; /* one add, one jump */
+#else
     return delta > INT64_MAX - now ? INT64_MAX : now + delta;
+#endif
 }
 
 /* The first deadline + k * interval after now, k >= 1, saturated. */
@@ -271,6 +298,7 @@ static int ensure_source(pollux *p, struct clock_queue *cq)
         return cq->source_failed ? -ENOTSUP : err;
     }
     cq->source_fd = fd;
+    cq->timeout_only = false;
     cq->armed_deadline = INT64_MAX;
     return 0;
 }
@@ -283,18 +311,11 @@ static int arm_source(pollux *p, int q, int64_t deadline)
     return pollux_timer_source_arm(cq->source_fd, cq->clock, deadline);
 }
 
-/*
- * The monotonic queue needs no timerfd while nobody polls pollux_fileno():
- * the wait's own timeout (ns-precise with epoll_pwait2, ppoll, pselect)
- * ends it, so a wake-up is one syscall instead of three (the wait, the
- * timerfd's read and its re-arm). Boot-time and wall-clock deadlines keep
- * their timerfd: a timeout neither counts suspended time nor notices the
- * wall clock being set. Once a source is open it stays in use.
- */
+/* Whether the wait's own timeout covers queue q (timeout_capable()): no
+ * source is open and the poller is not nested through pollux_fileno(). */
 static bool by_timeout(const pollux *p, int q)
 {
-    return q == QUEUE_MONOTONIC && p->timers->queues[q].source_fd < 0 && !p->nested
-           && p->ops->timer_source == POLLUX_TIMER_SOURCE_TIMERFD;
+    return p->timers->queues[q].timeout_only && !p->nested;
 }
 
 /*
@@ -468,7 +489,7 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     int q = queue_of_clock(clockid);
     if (q < 0)
         return -EINVAL;
-    if (p->timers == NULL && (p->timers = wheel_new()) == NULL)
+    if (p->timers == NULL && (p->timers = wheel_new(p)) == NULL)
         return -ENOMEM;
     p->core_sources = true;
     struct pollux_timers *w = p->timers;
@@ -482,6 +503,7 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
     t->due_prev = t->due_next = -1;
     t->queue = -1;
     t->clock_queue = (int8_t)q;
+    t->relative_queue = (int8_t)(q == QUEUE_REALTIME ? QUEUE_MONOTONIC : q);
     t->data = data;
     t->in_use = true;
     return id;
@@ -510,13 +532,6 @@ static int64_t start_of(struct clock_queue *cq, unsigned flags)
     return cq->now;
 }
 
-/* The queue a relative time is measured on: relative wall-clock time
- * ignores clock changes, so it counts on the monotonic queue. */
-static int relative_queue(const struct timer *t)
-{
-    return t->clock_queue == QUEUE_REALTIME ? QUEUE_MONOTONIC : t->clock_queue;
-}
-
 static void disarm(struct pollux_timers *w, int id, struct timer *t)
 {
     if (t->queue >= 0)
@@ -525,54 +540,212 @@ static void disarm(struct pollux_timers *w, int id, struct timer *t)
     drop_pending(w, id, t);
 }
 
+/*
+ * The uncommon preparations of an arm, kept out of the common path:
+ * dropping pending expirations, moving the timer from another queue, and
+ * growing the heap. Out of memory keeps the old setting.
+ */
+static int prepare_arm(struct pollux_timers *w, int id, struct timer *t, int q)
+{
+    if (t->queue == q) {
+        drop_pending(w, id, t);
+        return 0;
+    }
+    int err = pollux_heap_reserve(&w->queues[q].heap, id);
+    if (err < 0)
+        return err;
+    disarm(w, id, t);
+    return 0;
+}
+
+/* An arm that needs no preparation: a reset (armed on queue q) or a
+ * disarmed timer with room in the heap, nothing pending. */
+static bool plain_arm(struct pollux_timers *w, int id, const struct timer *t, int q)
+{
+    return t->pending == 0
+           && (t->queue == q || (t->queue < 0 && pollux_heap_has_room(&w->queues[q].heap, id)));
+}
+
+/* Without a source now (out of descriptors), the wait's timeout covers
+ * the timer and the next call tries the source again. A call of its own
+ * so that the arms that need no source take no call at all. */
+static POLLUX_NOINLINE int arm_source_after(pollux *p, int q)
+{
+    arm_queue(p, q);
+    return 0;
+}
+
+/*
+ * Arm timer id, prepared (plain_arm()), on queue q at deadline: its node is
+ * changed in place when it is armed on q already (a reset), inserted
+ * otherwise. Only a deadline that moved earlier can need the queue's
+ * source earlier: a keepalive pushed later costs no source check.
+ */
+static POLLUX_ALWAYS_INLINE int arm_at(pollux *p, int id, struct timer *t, int q,
+                                       int64_t deadline, int64_t interval_ns)
+{
+    struct pollux_heap *h = &p->timers->queues[q].heap;
+    bool earlier = true;
+    if (t->queue == q)
+        earlier = pollux_heap_update(h, id, deadline);
+    else
+        pollux_heap_insert(h, id, deadline);
+    t->queue = (int8_t)q;
+    t->interval = interval_ns;
+    t->serial = pollux_next_serial(t->serial);
+    if (earlier && !by_timeout(p, q))
+        return arm_source_after(p, q);
+    return 0;
+}
+
+/* Every arm but a POLLUX_TIMER_LOOPTIME one that needs no preparation. */
+static POLLUX_NOINLINE int settime_arm(pollux *p, int timer, int64_t initial_ns,
+                                       int64_t interval_ns, unsigned flags)
+{
+    struct pollux_timers *w = p->timers;
+    struct timer *t = &w->timers[timer];
+    int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : t->relative_queue;
+    if (!plain_arm(w, timer, t, q)) {
+        int err = prepare_arm(w, timer, t, q);
+        if (err < 0)
+            return err;
+    }
+    int64_t deadline = initial_ns;
+    if (!(flags & POLLUX_TIMER_ABSTIME))
+        deadline = add_saturated(start_of(&w->queues[q], flags), initial_ns);
+    return arm_at(p, timer, t, q, deadline, interval_ns);
+}
+
+/* The uncommon disarms: of a timer with pending expirations, or whose
+ * node is not the last of its heap. */
+static POLLUX_NOINLINE int disarm_slow(struct pollux_timers *w, int id, struct timer *t)
+{
+    disarm(w, id, t);
+    return 0;
+}
+
+/* Disarm (settime 0). A timeout cancelled soon after it was armed is
+ * usually the last node of its heap: only a count goes down. */
+static POLLUX_ALWAYS_INLINE int settime_disarm(struct pollux_timers *w, int id, struct timer *t,
+                                               int64_t interval_ns)
+{
+    t->interval = interval_ns;
+    t->serial = pollux_next_serial(t->serial);
+    if (t->queue < 0 && t->pending == 0)
+        return 0;
+    if (t->queue == QUEUE_MONOTONIC && t->pending == 0) {
+        /* A constant queue: see pollux_timer_settime(). */
+        struct pollux_heap *h = &w->queues[QUEUE_MONOTONIC].heap;
+        if (h->position_of[id] == h->count - 1) {
+            h->count--;
+            t->queue = -1;
+            return 0;
+        }
+    }
+    return disarm_slow(w, id, t);
+}
+
+/* A relative arm on the monotonic queue, at deadline, with nothing
+ * pending, that is not done in place. Its own function, taking no more
+ * than it needs, so that a reset saves few registers and takes no call. */
+static POLLUX_NOINLINE int arm_monotonic(pollux *p, int id, int64_t deadline,
+                                         int64_t interval_ns)
+{
+    struct pollux_timers *w = p->timers;
+    struct timer *t = &w->timers[id];
+    if (!plain_arm(w, id, t, QUEUE_MONOTONIC)) {
+        int err = prepare_arm(w, id, t, QUEUE_MONOTONIC);
+        if (err < 0)
+            return err;
+    }
+    return arm_at(p, id, t, QUEUE_MONOTONIC, deadline, interval_ns);
+}
+
+/* What arm_in_place() did. */
+enum { NOT_ARMED, ARMED, ARMED_NEEDS_SOURCE };
+
+/*
+ * The arms of a loop that only store: a reset on the monotonic queue that
+ * keeps the node before its children (most nodes of a 4-ary heap are
+ * leaves), or an arm of a disarmed timer whose node stays where it is
+ * inserted. The timer has nothing pending. NOT_ARMED leaves it as it was.
+ */
+static POLLUX_ALWAYS_INLINE int arm_in_place(pollux *p, int id, struct timer *t,
+                                             int64_t deadline, int64_t interval_ns)
+{
+    struct clock_queue *cq = &p->timers->queues[QUEUE_MONOTONIC];
+    int armed = ARMED; /* a reset here moved later: no source to move earlier */
+    if (t->queue == QUEUE_MONOTONIC) {
+        if (deadline < pollux_heap_deadline_of(&cq->heap, id)
+            || !pollux_heap_later_in_place(&cq->heap, cq->heap.position_of[id], deadline))
+            return NOT_ARMED;
+    } else if (t->queue < 0 && pollux_heap_insert_in_place(&cq->heap, id, deadline)) {
+        t->queue = QUEUE_MONOTONIC;
+        if (!by_timeout(p, QUEUE_MONOTONIC))
+            armed = ARMED_NEEDS_SOURCE;
+    } else {
+        return NOT_ARMED;
+    }
+    t->interval = interval_ns;
+    t->serial = pollux_next_serial(t->serial);
+    return armed;
+}
+
+/* Finish a relative arm on the monotonic queue at deadline. */
+static POLLUX_ALWAYS_INLINE int arm_monotonic_at(pollux *p, int id, struct timer *t,
+                                                 int64_t deadline, int64_t interval_ns)
+{
+    int r = arm_in_place(p, id, t, deadline, interval_ns);
+    if (r == ARMED)
+        return 0;
+    if (r == ARMED_NEEDS_SOURCE)
+        return arm_source_after(p, QUEUE_MONOTONIC);
+    return arm_monotonic(p, id, deadline, interval_ns);
+}
+
+/* The same counting from now: the clock reading is the one call. */
+static POLLUX_NOINLINE int arm_monotonic_now(pollux *p, int id, int64_t initial_ns,
+                                             int64_t interval_ns)
+{
+    struct pollux_timers *w = p->timers;
+    int64_t now = pollux_clock_now_ns(w->queues[QUEUE_MONOTONIC].clock);
+    return arm_monotonic_at(p, id, &w->timers[id], add_saturated(now, initial_ns), interval_ns);
+}
+
+/*
+ * The common calls of a loop, a disarm and a reset or an arm with loop
+ * time, take no call here but a tail call, and the same with the default
+ * time one call besides the clock's; the rest goes to settime_arm().
+ * Re-arming discards pending expirations, those a wait has already
+ * returned in a batch included: their events are no longer current (the
+ * serial changes on every successful call).
+ */
 POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
                                     int64_t interval_ns, unsigned flags)
 {
-    struct timer *t = lookup(p, timer);
-    if (t == NULL)
-        return p == NULL ? -EINVAL : -ENOENT;
-    if (initial_ns < 0 || interval_ns < 0 || (flags & ~(POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME)))
+    if (p == NULL)
         return -EINVAL;
     struct pollux_timers *w = p->timers;
-    /* Re-arming discards pending expirations, those a wait has already
-     * returned in a batch included: their events are no longer current. */
-    if (initial_ns == 0) {
-        disarm(w, timer, t);
-        t->interval = interval_ns;
-        t->serial = pollux_next_serial(t->serial);
-        return 0;
+    /* One unsigned compare rejects negative ids and those never handed out. */
+    if (w == NULL || (unsigned)timer >= (unsigned)w->ids_used || !w->timers[timer].in_use)
+        return -ENOENT;
+    /* The flags are the two lowest bits. */
+    if ((initial_ns | interval_ns) < 0 || flags > (POLLUX_TIMER_ABSTIME | POLLUX_TIMER_LOOPTIME))
+        return -EINVAL;
+    struct timer *t = &w->timers[timer];
+    if (initial_ns == 0)
+        return settime_disarm(w, timer, t, interval_ns);
+    /* The fast paths are the monotonic queue's, the queue of every
+     * relative time but boot time's: a constant queue lets the loads of
+     * its heap start without waiting for the timer's fields. */
+    struct clock_queue *cq = &w->queues[QUEUE_MONOTONIC];
+    if (t->relative_queue == QUEUE_MONOTONIC && t->pending == 0) {
+        if (flags == POLLUX_TIMER_LOOPTIME && cq->loop_time_used)
+            return arm_monotonic_at(p, timer, t, add_saturated(cq->now, initial_ns), interval_ns);
+        if (flags == 0)
+            return arm_monotonic_now(p, timer, initial_ns, interval_ns);
     }
-    int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : relative_queue(t);
-    struct clock_queue *cq = &w->queues[q];
-    /* A timer armed on the same queue keeps its heap node and only has its
-     * deadline changed in place (a reset). Otherwise make room first: out
-     * of memory keeps the old setting. */
-    bool reset = t->queue == q;
-    if (!reset) {
-        int err = pollux_heap_reserve(&cq->heap, timer);
-        if (err < 0)
-            return err;
-        disarm(w, timer, t);
-    } else if (t->pending > 0) {
-        drop_pending(w, timer, t);
-    }
-    t->interval = interval_ns;
-    int64_t deadline = initial_ns;
-    if (!(flags & POLLUX_TIMER_ABSTIME))
-        deadline = add_saturated(start_of(cq, flags), initial_ns);
-    /* A timer moved later cannot need the source earlier (a keepalive). */
-    bool later = reset && deadline >= pollux_heap_deadline_of(&cq->heap, timer);
-    if (reset)
-        pollux_heap_update(&cq->heap, timer, deadline);
-    else
-        pollux_heap_insert(&cq->heap, timer, deadline);
-    t->queue = (int8_t)q;
-    t->serial = pollux_next_serial(t->serial);
-    /* Without a source now (out of descriptors), the wait's timeout
-     * covers the timer and the next call tries the source again. */
-    if (!later && !by_timeout(p, q))
-        arm_queue(p, q);
-    return 0;
+    return settime_arm(p, timer, initial_ns, interval_ns, flags);
 }
 
 POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,

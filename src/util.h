@@ -29,6 +29,14 @@
 #define POLLUX_COLD
 #endif
 
+/* For the uncommon branches of such a path, so that its common case
+ * stays free of calls and of saved registers (timer.c). */
+#if defined(__GNUC__)
+#define POLLUX_NOINLINE __attribute__((noinline))
+#else
+#define POLLUX_NOINLINE
+#endif
+
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
 int pollux_grow_array(void **array, int *size, int needed, size_t item);
