@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,11 @@ static int grow_deadlines(struct pollux_heap *h, int needed)
     if (needed <= h->deadlines_size)
         return 0;
     int size = h->deadlines_size ? h->deadlines_size : 64;
-    while (size < needed)
+    while (size < needed) {
+        if (size > INT_MAX / 2)
+            return -ENOMEM; /* more nodes than an int counts */
         size *= 2;
+    }
     size_t offset = h->deadlines_offset;
     char *block = realloc(h->deadlines_block, (size_t)size * sizeof *h->deadlines + 32);
     if (block == NULL)

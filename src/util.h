@@ -19,22 +19,15 @@
 #else
 #define POLLUX_ALWAYS_INLINE inline
 #endif
-/* And for the rare paths next to it, which the compiler would otherwise
- * inline there, making the common case save registers it does not use. */
+/* And for the rare paths next to them (in the wait, a timer's settime),
+ * which the compiler would otherwise inline there, making the common case
+ * save registers it does not use. */
 #if defined(__GNUC__)
 #define POLLUX_NOINLINE __attribute__((noinline))
 #define POLLUX_COLD __attribute__((cold))
 #else
 #define POLLUX_NOINLINE
 #define POLLUX_COLD
-#endif
-
-/* For the uncommon branches of such a path, so that its common case
- * stays free of calls and of saved registers (timer.c). */
-#if defined(__GNUC__)
-#define POLLUX_NOINLINE __attribute__((noinline))
-#else
-#define POLLUX_NOINLINE
 #endif
 
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
