@@ -52,6 +52,7 @@ struct epoll_state {
      * ONESHOT watch has reported; what a rebuild puts back. */
     uint16_t *mask;
     int mask_size;
+    uint8_t from_epoll_low[32]; /* a copy of the table below */
 };
 
 #define FIRED 0x8000u
@@ -83,9 +84,11 @@ static const uint8_t from_epoll_low[32] = {
 #undef B
 };
 
-static uint32_t from_epoll(uint32_t ev)
+/* With the table copied into the state, which the wait reads anyway: no
+ * page of read-only data to touch. */
+static uint32_t from_epoll(const struct epoll_state *s, uint32_t ev)
 {
-    return from_epoll_low[ev & 0x1fu] | (ev & EPOLLRDHUP ? POLLUX_RDHUP : 0);
+    return s->from_epoll_low[ev & 0x1fu] | (ev & EPOLLRDHUP ? POLLUX_RDHUP : 0);
 }
 
 /* A watch's data: its tag, its number, and whether it is ONESHOT (the top
@@ -135,6 +138,7 @@ static int epoll_backend_init(void **state)
 #ifdef HAVE_EPOLL_PWAIT2
     s->have_pwait2 = true;
 #endif
+    memcpy(s->from_epoll_low, from_epoll_low, sizeof s->from_epoll_low);
     *state = s;
     return 0;
 }
@@ -339,7 +343,7 @@ static POLLUX_ALWAYS_INLINE bool take_report(struct epoll_state *s, const struct
     if ((uint32_t)data & DATA_ONESHOT)
         s->mask[fd] |= FIRED; /* the kernel disarmed it */
     *out = (struct pollux_report){ .fd = (int)fd, .kind = POLLUX_REPORT_READY,
-                                   .events = from_epoll(ev->events) };
+                                   .events = from_epoll(s, ev->events) };
     return true;
 }
 
@@ -432,8 +436,8 @@ static POLLUX_NOINLINE int take_after_stale(struct epoll_state *s, struct pollux
     return after_stale(s, out, n, max);
 }
 
-static int epoll_backend_wait(void *state, struct pollux_batch *batch, struct pollux_report *out,
-                              int max, int64_t timeout_ns)
+static POLLUX_HOT int epoll_backend_wait(void *state, struct pollux_batch *batch,
+                                         struct pollux_report *out, int max, int64_t timeout_ns)
 {
     struct epoll_state *s = state;
     if (max > s->buffer_size || s->refused_count > 0 || batch->count > 0 || timeout_ns > 0)

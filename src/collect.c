@@ -454,7 +454,8 @@ static POLLUX_ALWAYS_INLINE bool steady(const pollux *p, int max_events, int64_t
     return others == 0 && timeout_ns <= 0 && max_events <= p->reports_size;
 }
 
-POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int64_t timeout_ns)
+POLLUX_API POLLUX_HOT int pollux_wait(pollux *p, pollux_event *events, int max_events,
+                                      int64_t timeout_ns)
 {
     if (p == NULL || events == NULL || max_events < 1)
         return -EINVAL;
@@ -463,7 +464,7 @@ POLLUX_API int pollux_wait(pollux *p, pollux_event *events, int max_events, int6
     /* In the poller rather than in a register kept across the call: only
      * the unusual cases read it back. */
     p->steady_forever = timeout_ns < 0;
-    int got = p->ops->wait(p->backend, &p->no_changes, p->reports, max_events, timeout_ns);
+    int got = p->backend_wait(p->backend, &p->no_changes, p->reports, max_events, timeout_ns);
     /* Readiness of plainly watched descriptors, each turned into an event
      * in a loop that calls nothing; from the first report that is
      * anything else on, finish_unusual() takes over. */

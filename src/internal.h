@@ -97,6 +97,10 @@ struct pollux_children;
 
 struct pollux {
     const struct backend_ops *ops;
+    /* ops->wait, kept here so that the steady wait reads nothing of the
+     * poller's outside this struct (collect.c). */
+    int (*backend_wait)(void *state, struct pollux_batch *batch, struct pollux_report *out,
+                        int max, int64_t timeout_ns);
     void *backend;             /* the backend's private state */
     pollux_backend id;
     struct pollux_report *reports; /* what the backend's wait stores */

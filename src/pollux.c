@@ -191,6 +191,7 @@ POLLUX_API int pollux_new(pollux **out, pollux_backend backend)
     if (p == NULL)
         return -ENOMEM;
     p->ops = pollux_registry_ops(backend);
+    p->backend_wait = p->ops->wait;
     p->id = backend;
     p->wake.read_fd = p->wake.write_fd = -1;
     p->ready_flag.read_fd = p->ready_flag.write_fd = -1;

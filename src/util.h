@@ -29,6 +29,16 @@
 #define POLLUX_NOINLINE
 #define POLLUX_COLD
 #endif
+/* The functions every wait runs (pollux_wait() and a backend's wait()):
+ * the linker puts them side by side, in one page of code rather than
+ * several (a wait touches as few pages as it can: where each syscall
+ * flushes the TLB, as under kernel page-table isolation without PCID,
+ * every page is a TLB miss). */
+#if defined(__GNUC__)
+#define POLLUX_HOT __attribute__((hot))
+#else
+#define POLLUX_HOT
+#endif
 
 /* Make *array hold at least `needed` items of `item` bytes, doubling from
  * 64; new items are zeroed. 0 or -ENOMEM (then nothing changed). */
