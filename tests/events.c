@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -416,6 +418,77 @@ static void timer_event_on_a_poller_without_timers_is_not_current(void **state)
     assert_int_equal(pollux_event_current(p, &made), 0);
 }
 
+/*
+ * A poller of descriptors only takes the steady wait's short path
+ * (docs/internals.md, "The wait path"); its first timer, signal or child
+ * watch must move it to the general path, which reports them. Each test
+ * first waits twice without a timeout (the second takes the short path),
+ * then adds the source and waits forever: a wait that missed the source
+ * would never return.
+ */
+static void settle_into_the_steady_wait(pollux *p)
+{
+    pollux_event ev[4];
+    assert_ret(pollux_wait(p, ev, 4, 0), 0);
+    assert_ret(pollux_wait(p, ev, 4, 0), 0);
+}
+
+/* The first event of a wait forever, which must be of that kind. */
+static pollux_event wait_forever_for(pollux *p, pollux_kind kind)
+{
+    pollux_event ev[4];
+    int n = pollux_wait(p, ev, 4, -1);
+    assert_true(n >= 1);
+    assert_int_equal(ev[0].kind, kind);
+    return ev[0];
+}
+
+static void first_timer_after_steady_waits_is_reported(void **state)
+{
+    pollux *p = *state;
+    settle_into_the_steady_wait(p);
+    int t = pollux_timer_create(p, CLOCK_MONOTONIC, NULL);
+    assert_true(t >= 0);
+    assert_ret(pollux_timer_settime(p, t, NS_PER_MS, 0, 0), 0);
+    pollux_event ev = wait_forever_for(p, POLLUX_KIND_TIMER);
+    assert_int_equal(ev.fd, t);
+}
+
+/* Two signals, and room for one event a wait: the second is counted
+ * already, with nothing left for the kernel to report, and only the
+ * general path's look at the counted signals finds it. */
+static void first_signal_watches_after_steady_waits_are_reported(void **state)
+{
+    pollux *p = *state;
+    settle_into_the_steady_wait(p);
+    assert_ret(pollux_signal_add(p, SIGUSR1, NULL), 0);
+    assert_ret(pollux_signal_add(p, SIGUSR2, NULL), 0);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    pollux_event first, second;
+    assert_ret(pollux_wait(p, &first, 1, -1), 1);
+    assert_ret(pollux_wait(p, &second, 1, -1), 1);
+    assert_int_equal(first.kind, POLLUX_KIND_SIGNAL);
+    assert_int_equal(second.kind, POLLUX_KIND_SIGNAL);
+    assert_int_equal(first.fd + second.fd, SIGUSR1 + SIGUSR2);
+    assert_ret(pollux_signal_remove(p, SIGUSR1), 0);
+    assert_ret(pollux_signal_remove(p, SIGUSR2), 0);
+}
+
+static void first_child_watch_after_steady_waits_is_reported(void **state)
+{
+    pollux *p = *state;
+    settle_into_the_steady_wait(p);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(7);
+    assert_ret(pollux_child_add(p, pid, NULL), 0);
+    pollux_event ev = wait_forever_for(p, POLLUX_KIND_CHILD);
+    assert_int_equal(ev.fd, pid);
+    assert_true(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 7);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -433,6 +506,9 @@ int main(int argc, char **argv)
         T(wake_event_is_always_current),
         T(null_unknown_kind_or_unfilled_event_is_not_current),
         T(timer_event_on_a_poller_without_timers_is_not_current),
+        T(first_timer_after_steady_waits_is_reported),
+        T(first_signal_watches_after_steady_waits_are_reported),
+        T(first_child_watch_after_steady_waits_is_reported),
     };
     static const struct backend_suite suite = { .name = "events", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
