@@ -7,9 +7,10 @@
  * and unregister cost no syscall; register flushes at once, because it
  * must say -EBADF now. ONESHOT (EV_ONESHOT) and EDGE (EV_CLEAR) are
  * native (a ONESHOT registration with both filters deletes the other one
- * when one fires), timers use EVFILT_TIMER and the wake-up EVFILT_USER
- * where the kernel has it. A kqueue is not inherited by fork(): pollux_after_fork()
- * builds a new one.
+ * when one fires; RDHUP without READ has an EV_CLEAR read filter that
+ * counts only with EV_EOF, since plain data must not fire it), timers use
+ * EVFILT_TIMER and the wake-up EVFILT_USER where the kernel has it. A
+ * kqueue is not inherited by fork(): pollux_after_fork() builds a new one.
  *
  * On Linux it runs over libkqueue (HAVE_LIBKQUEUE), which differs from
  * the kernels' kqueue where docs/portability.md says; what it reports is
@@ -77,6 +78,7 @@ struct kqueue_state {
     int refused_count, refused_size;
     int *procs;              /* pids with an EVFILT_PROC knote (for rebuild) */
     int proc_count, proc_size;
+    int ignored;             /* results of the last call that were no firing */
 };
 
 #define FIRED 0x8000u
@@ -162,6 +164,17 @@ static bool wants_read(uint32_t mask)
     return mask & (POLLUX_READ | POLLUX_RDHUP);
 }
 
+/* In a read knote's udata, besides the mask: the knote watches for RDHUP
+ * alone, so it is EV_CLEAR whatever the mode. Level-triggered or ONESHOT,
+ * plain data would fire it at every wait (epoll and poll report nothing
+ * then), or consume its ONESHOT with nothing to report. */
+#define RDHUP_ALONE 0x10000u
+
+static bool rdhup_alone(uint32_t mask)
+{
+    return (mask & POLLUX_RDHUP) && !(mask & POLLUX_READ);
+}
+
 /* poll(2)'s view of regular files on the read filter (FreeBSD). */
 #ifdef NOTE_FILE_POLL
 #define READ_FFLAGS NOTE_FILE_POLL
@@ -176,7 +189,10 @@ static int queue_mask(struct kqueue_state *s, int fd, uint32_t old_mask, uint32_
     /* udata carries the mask, for the ONESHOT sibling (take_results). */
     void *udata = (void *)(uintptr_t)mask;
     int err = 0;
-    if (wants_read(mask))
+    if (rdhup_alone(mask))
+        err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_ADD | EV_ENABLE | EV_CLEAR,
+                           READ_FFLAGS, 0, (void *)(uintptr_t)(mask | RDHUP_ALONE));
+    else if (wants_read(mask))
         err = queue_change(s, (uintptr_t)fd, EVFILT_READ, add, READ_FFLAGS, 0, udata);
     else if (wants_read(old_mask))
         err = queue_change(s, (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
@@ -739,7 +755,9 @@ static int take_error(struct kqueue_state *s, const struct kevent *k, struct pol
 
 /* kqueue's ONESHOT is per filter: when one filter of a ONESHOT
  * registration with both fires, delete the other, or a level-triggered
- * sibling would wake every wait. Handed over with the next kevent(). */
+ * sibling would wake every wait; a read knote for RDHUP alone is EV_CLEAR,
+ * not EV_ONESHOT, so it goes too when it is the one that fired. Handed
+ * over with the next kevent(). */
 static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
 {
     uint32_t mask = (uint32_t)(uintptr_t)k->udata;
@@ -748,11 +766,52 @@ static void oneshot_fired(struct kqueue_state *s, const struct kevent *k)
         return;
     if (fd < s->mask_size && s->mask[fd] != 0)
         s->mask[fd] |= FIRED;
-    if (!wants_read(mask) || !(mask & POLLUX_WRITE) || libkqueue_refuses(fd))
+    if (libkqueue_refuses(fd))
+        return;
+    /* Out of memory: the core still drops what they report. */
+    if (mask & RDHUP_ALONE)
+        queue_change(s, k->ident, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    if (!wants_read(mask) || !(mask & POLLUX_WRITE))
         return;
     short other = k->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
-    /* Out of memory: the core still drops what the sibling reports. */
     queue_change(s, k->ident, other, EV_DELETE, 0, 0, NULL);
+}
+
+/* Replace a read knote by one with other flags and udata (EV_ADD on an
+ * existing knote keeps its EV_CLEAR): handed over with the next kevent().
+ * Out of memory: the knote stays as it is. */
+static void read_knote_again(struct kqueue_state *s, const struct kevent *k, unsigned short flags,
+                             uint32_t udata)
+{
+    if (libkqueue_refuses((int)k->ident))
+        return;
+    if (queue_change(s, k->ident, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0
+        && queue_change(s, k->ident, EVFILT_READ, EV_ADD | EV_ENABLE | flags, READ_FFLAGS, 0,
+                        (void *)(uintptr_t)udata) < 0)
+        s->change_count--; /* not the delete alone */
+}
+
+/*
+ * A read knote of a registration with RDHUP but not READ fired. Without
+ * EV_EOF it is plain data, which that registration does not ask for: no
+ * firing at all (true). At the end of stream, a level-triggered
+ * registration must see it at every wait, as epoll and poll report it:
+ * its EV_CLEAR knote becomes level-triggered, which fires only with
+ * EV_EOF from then on; should a level one fire without (a FIFO with a new
+ * writer), it becomes EV_CLEAR again.
+ */
+static bool rdhup_alone_ignored(struct kqueue_state *s, const struct kevent *k)
+{
+    uint32_t mask = (uint32_t)(uintptr_t)k->udata;
+    if (k->filter != EVFILT_READ || !rdhup_alone(mask))
+        return false;
+    bool level = !(mask & (POLLUX_ONESHOT | POLLUX_EDGE));
+    bool eof = k->flags & EV_EOF;
+    if (level && eof && (mask & RDHUP_ALONE))
+        read_knote_again(s, k, 0, mask & ~RDHUP_ALONE);
+    else if (level && !eof && !(mask & RDHUP_ALONE))
+        read_knote_again(s, k, EV_CLEAR, mask | RDHUP_ALONE);
+    return !eof;
 }
 
 /* A report about a signal or a process: its number is not a descriptor
@@ -818,6 +877,8 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
             proc_forget(s, (int)k->ident); /* NOTE_EXIT ends the knote */
             err = put_other(s, k, out, max, n, POLLUX_REPORT_CHILD, 0);
 #endif
+        } else if (rdhup_alone_ignored(s, k)) {
+            s->ignored++;
         } else {
             oneshot_fired(s, k);
             err = merge(s, out, max, n, (int)k->ident, POLLUX_REPORT_READY, readiness(k));
@@ -876,8 +937,13 @@ static int scan(struct kqueue_state *s, struct pollux_report *out, int max, int 
      * the kernel moves each level-triggered knote it returns behind the
      * others, so one that is left unretrieved goes first next time (the
      * rotation the wait must have). The queued changes' error entries
-     * fit too: the wait hands them over alone when they would not. */
-    int room = max - *n;
+     * fit too: the wait hands them over alone when they would not.
+     * Results of the last call that were no firing (plain data for RDHUP
+     * alone) get room on top: libkqueue puts a descriptor's read filter
+     * first every time, and a filter that keeps coming must not crowd out
+     * the rest (its WRITE, with max 1). */
+    int room = max - *n + s->ignored;
+    s->ignored = 0;
     int err = reserve_room(s, room);
     if (err < 0)
         return err; /* the changes stay queued */
@@ -944,6 +1010,7 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
     if (s->rebuild_due)
         forget_closed(s, -1);
 #endif
+    s->ignored = 0;
     int err = take_batch(s, batch);
     if (err < 0 && batch->taken == 0)
         return err;
@@ -981,11 +1048,14 @@ static int kqueue_backend_wait(void *state, struct pollux_batch *batch, struct p
      * takes each filter in turn and can return the same knote once more
      * first. So the asking stops after two calls that added nothing; a
      * call with only error entries needs queued changes, and only a
-     * result that added a report queues one (a fired ONESHOT's sibling). */
+     * result that added a report queues one (a fired ONESHOT's sibling).
+     * A call that looked has waited: the next ones do not (results that
+     * all came to nothing, such as plain data for RDHUP alone, may leave
+     * n at 0, and the core waits again for what is left of the timeout). */
     for (int fruitless = 0; n < max && fruitless < 2
                             && (err == SCAN_SKIPPED || (err == 0 && more));) {
         int before = n;
-        err = ask_kernel(s, out, max, &n, timeout_ns, &more); /* waits only while n == 0 */
+        err = ask_kernel(s, out, max, &n, err == 0 ? 0 : timeout_ns, &more);
         fruitless = n > before ? 0 : fruitless + 1;
     }
     if (err == SCAN_SKIPPED)

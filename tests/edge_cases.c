@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1472,6 +1473,57 @@ static void a_wrapped_scan_that_finds_a_closed_number_fills_the_room(void **stat
     assert_ret(pollux_unregister(p, closed), 0);
 }
 
+/*
+ * kqueue: RDHUP needs the read filter (EV_EOF lives there), which plain
+ * data fired too. With ONESHOT, that consumed the registration with
+ * nothing to report and took the WRITE knote with it
+ * (tests/fuzz/regressions/defect32-kqueue-rdhup-oneshot-data-hides-write);
+ * waits of one event let the read knote come alone.
+ */
+static void oneshot_write_rdhup_socket_with_unread_data_reports_write(void **state)
+{
+    pollux *p = *state;
+    int s[2];
+    make_socketpair(s);
+    write_byte(s[1]);
+    uint32_t mask = POLLUX_WRITE | POLLUX_RDHUP | POLLUX_ONESHOT;
+    assert_ret(pollux_register(p, s[0], mask, &tok[0]), 0);
+    pollux_event ev[1];
+    assert_int_equal(wait_events(p, ev, 1, 100 * NS_PER_MS), 1);
+    assert_int_equal(ev[0].fd, s[0]);
+    assert_int_equal(ev[0].events, POLLUX_WRITE);
+    assert_int_equal(wait_events(p, ev, 1, 10 * NS_PER_MS), 0); /* fired once */
+}
+
+/*
+ * kqueue: a level-triggered read knote registered for RDHUP alone stayed
+ * active while data sat unread, so every wait returned at once (a wait
+ * forever spun) and pollux_fileno() polled readable; epoll and poll report
+ * nothing for it. The end of stream is then reported, at every wait.
+ */
+static void rdhup_alone_is_quiet_with_unread_data_and_reports_the_end_of_stream(void **state)
+{
+    pollux *p = *state;
+    int pfd = pollux_fileno(p); /* where there is one: it shows a pending knote */
+    int s[2];
+    make_socketpair(s);
+    write_byte(s[1]);
+    assert_ret(pollux_register(p, s[0], POLLUX_RDHUP, &tok[0]), 0);
+    pollux_event ev[4];
+    assert_int_equal(wait_events(p, ev, 4, 50 * NS_PER_MS), 0);
+    if (pfd >= 0)
+        assert_int_equal(poll_readable(pfd, 0), 0);
+    if (!reports_rdhup(p))
+        return; /* select cannot tell the end of stream (docs/portability.md) */
+    assert_int_equal(shutdown(s[1], SHUT_WR), 0);
+    for (int wait = 0; wait < 2; wait++) { /* level-triggered: every wait */
+        uint32_t bits = 0;
+        assert_int_equal(reports_for(p, s[0], 100 * NS_PER_MS, &bits), 1);
+        if (!(bits & POLLUX_RDHUP))
+            fail_msg("wait %d after the peer's shutdown reported %#x, without RDHUP", wait, bits);
+    }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, poller_setup, poller_teardown)
 
 int main(int argc, char **argv)
@@ -1530,6 +1582,8 @@ int main(int argc, char **argv)
         T(a_stale_watch_does_not_take_the_room_of_a_pending_wake),
         T(a_wait_that_rebuilds_reports_each_source_once),
         T(a_wrapped_scan_that_finds_a_closed_number_fills_the_room),
+        T(oneshot_write_rdhup_socket_with_unread_data_reports_write),
+        T(rdhup_alone_is_quiet_with_unread_data_and_reports_the_end_of_stream),
     };
     static const struct backend_suite suite = { .name = "edge_cases", .backend = &g_backend };
     return run_backend_suite(&suite, argc, argv, tests);
