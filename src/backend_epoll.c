@@ -390,13 +390,22 @@ static POLLUX_NOINLINE int after_stale(struct epoll_state *s, struct pollux_repo
     if (err < 0)
         return n > 0 ? n : err;
     /* Fewer reports than max must mean nothing else is ready (backend.h):
-     * look again, without waiting, in the rebuilt set. Only a number
-     * closed since, by another thread, could be stale now: the next wait
-     * rebuilds. */
-    int before = n, got;
-    if (n < max && (got = kernel_wait(s, max - n, 0)) > 0) {
+     * look again, without waiting, in the rebuilt set. It reports again
+     * what the first look reported, and those can fill the room: epoll
+     * moves each level-triggered watch it returns behind the others, so
+     * looking once more past them reaches the rest, at most once per
+     * repeat. Only a number closed since, by another thread, could be
+     * stale now: the next wait rebuilds. */
+    int before = n;
+    for (int looks = 0; n < max && looks <= before; looks++) {
+        int room = max - n, got = kernel_wait(s, room, 0);
+        if (got <= 0)
+            break;
+        int had = n;
         take_reports(s, 0, got, out, &n);
-        n = merge_repeats(out, before, n); /* the new set reports them again */
+        n = merge_repeats(out, had, n); /* what this wait has reported, again */
+        if (got < room)
+            break; /* nothing more is ready */
     }
     return n;
 }

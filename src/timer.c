@@ -54,12 +54,21 @@ struct clock_queue {
     int64_t armed_deadline; /* what source_fd is set to; INT64_MAX when not set */
 };
 
-/* 40 bytes: the deadline lives only in the heap, and a deleted timer's
- * due_next links the free list, so that a timer costs 40 + 12 (its heap
- * pair) + 4 (its heap position) bytes. */
+/* 40 bytes: a deleted timer's due_next links the free list, and the
+ * deadline shares its word with the pending count, so that a timer costs
+ * 40 + 12 (its heap pair) + 4 (its heap position) bytes. */
 struct timer {
     int64_t interval;     /* 0: one-shot */
-    uint64_t pending;     /* expirations not reported yet; > 0 iff on the due list */
+    union {
+        /* On the due list (due): the expirations not reported yet. */
+        uint64_t pending;
+        /* Otherwise, while armed: the deadline. Its heap node's key is at
+         * or before it: a reset that moves the deadline later only stores
+         * it here, and expire_queue() moves the node when its old key
+         * comes up (lazy re-keying), so that a keepalive reset touches no
+         * heap node. A due timer's deadline is its node's key. */
+        int64_t deadline;
+    };
     void *data;
     int due_prev, due_next; /* links of the due list, -1 at its ends; when
                              * deleted, due_next is the next free id */
@@ -74,7 +83,8 @@ struct timer {
     int8_t relative_queue; /* for a relative time: relative wall-clock time
                             * ignores clock changes, so it counts on the
                             * monotonic queue */
-    bool in_use;
+    uint8_t in_use : 1;
+    uint8_t due : 1;      /* on the due list: pending is the word's meaning */
 };
 
 struct pollux_timers {
@@ -220,6 +230,12 @@ static void expire_queue(struct pollux_timers *w, int q)
     while (cq->heap.count > 0 && (deadline = pollux_heap_top_deadline(&cq->heap)) <= now) {
         int id = pollux_heap_top_id(&cq->heap);
         struct timer *t = &w->timers[id];
+        if (!t->due && t->deadline > deadline) {
+            /* Reset to later since its node was keyed: the node moves
+             * now, and the loop looks at the top again. */
+            pollux_heap_update(&cq->heap, id, t->deadline);
+            continue;
+        }
         uint64_t expirations = 1;
         if (t->interval > 0) {
             /* Missed periods are summed, as timerfd's read() does. */
@@ -229,8 +245,11 @@ static void expire_queue(struct pollux_timers *w, int q)
             pollux_heap_pop(&cq->heap);
             t->queue = -1;
         }
-        if (t->pending == 0)
+        if (!t->due) {
             due_append(w, id);
+            t->due = 1;
+            t->pending = 0;
+        }
         t->pending += expirations;
     }
 }
@@ -267,7 +286,10 @@ int pollux_timers_collect(pollux *p, pollux_event *out, int max)
         out[n].data = t->data;
         out[n].kind = POLLUX_KIND_TIMER;
         out[n].serial = t->serial;
-        t->pending = 0;
+        t->due = 0;
+        /* A periodic timer stays armed: its deadline is its node's key. */
+        if (t->queue >= 0)
+            t->deadline = pollux_heap_deadline_of(&w->queues[t->queue].heap, id);
         n++;
     }
     return n;
@@ -512,9 +534,12 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
 /* Re-arming or deleting drops what was pending. */
 static void drop_pending(struct pollux_timers *w, int id, struct timer *t)
 {
-    if (t->pending > 0)
+    if (t->due) {
         due_unlink(w, id);
-    t->pending = 0;
+        t->due = 0;
+        if (t->queue >= 0) /* a periodic timer: its node's key */
+            t->deadline = pollux_heap_deadline_of(&w->queues[t->queue].heap, id);
+    }
 }
 
 /* Where a relative time counts from: now, or with POLLUX_TIMER_LOOPTIME the
@@ -562,7 +587,7 @@ static int prepare_arm(struct pollux_timers *w, int id, struct timer *t, int q)
  * disarmed timer with room in the heap, nothing pending. */
 static bool plain_arm(struct pollux_timers *w, int id, const struct timer *t, int q)
 {
-    return t->pending == 0
+    return !t->due
            && (t->queue == q || (t->queue < 0 && pollux_heap_has_room(&w->queues[q].heap, id)));
 }
 
@@ -591,6 +616,7 @@ static POLLUX_ALWAYS_INLINE int arm_at(pollux *p, int id, struct timer *t, int q
     else
         pollux_heap_insert(h, id, deadline);
     t->queue = (int8_t)q;
+    t->deadline = deadline;
     t->interval = interval_ns;
     t->serial = pollux_next_serial(t->serial);
     if (earlier && !by_timeout(p, q))
@@ -631,9 +657,9 @@ static POLLUX_ALWAYS_INLINE int settime_disarm(struct pollux_timers *w, int id, 
 {
     t->interval = interval_ns;
     t->serial = pollux_next_serial(t->serial);
-    if (t->queue < 0 && t->pending == 0)
+    if (t->queue < 0 && !t->due)
         return 0;
-    if (t->queue == QUEUE_MONOTONIC && t->pending == 0) {
+    if (t->queue == QUEUE_MONOTONIC && !t->due) {
         /* A constant queue: see pollux_timer_settime(). */
         struct pollux_heap *h = &w->queues[QUEUE_MONOTONIC].heap;
         if (h->position_of[id] == h->count - 1) {
@@ -665,10 +691,11 @@ static POLLUX_NOINLINE int arm_monotonic(pollux *p, int id, int64_t deadline,
 enum { NOT_ARMED, ARMED, ARMED_NEEDS_SOURCE };
 
 /*
- * The arms of a loop that only store: a reset on the monotonic queue that
- * keeps the node before its children (most nodes of a 4-ary heap are
- * leaves), or an arm of a disarmed timer whose node stays where it is
- * inserted. The timer has nothing pending. NOT_ARMED leaves it as it was.
+ * The arms of a loop that only store: a reset on the monotonic queue to a
+ * later deadline (the keepalive's), which leaves the heap alone (its node
+ * is re-keyed when its old key comes up: struct timer), or an arm of a
+ * disarmed timer whose node stays where it is inserted. The timer has
+ * nothing pending. NOT_ARMED leaves it as it was.
  */
 static POLLUX_ALWAYS_INLINE int arm_in_place(pollux *p, int id, struct timer *t,
                                              int64_t deadline, int64_t interval_ns)
@@ -676,8 +703,7 @@ static POLLUX_ALWAYS_INLINE int arm_in_place(pollux *p, int id, struct timer *t,
     struct clock_queue *cq = &p->timers->queues[QUEUE_MONOTONIC];
     int armed = ARMED; /* a reset here moved later: no source to move earlier */
     if (t->queue == QUEUE_MONOTONIC) {
-        if (deadline < pollux_heap_deadline_of(&cq->heap, id)
-            || !pollux_heap_later_in_place(&cq->heap, cq->heap.position_of[id], deadline))
+        if (deadline < t->deadline)
             return NOT_ARMED;
     } else if (t->queue < 0 && pollux_heap_insert_in_place(&cq->heap, id, deadline)) {
         t->queue = QUEUE_MONOTONIC;
@@ -686,6 +712,7 @@ static POLLUX_ALWAYS_INLINE int arm_in_place(pollux *p, int id, struct timer *t,
     } else {
         return NOT_ARMED;
     }
+    t->deadline = deadline;
     t->interval = interval_ns;
     t->serial = pollux_next_serial(t->serial);
     return armed;
@@ -739,7 +766,7 @@ POLLUX_API int pollux_timer_settime(pollux *p, int timer, int64_t initial_ns,
      * relative time but boot time's: a constant queue lets the loads of
      * its heap start without waiting for the timer's fields. */
     struct clock_queue *cq = &w->queues[QUEUE_MONOTONIC];
-    if (t->relative_queue == QUEUE_MONOTONIC && t->pending == 0) {
+    if (t->relative_queue == QUEUE_MONOTONIC && !t->due) {
         if (flags == POLLUX_TIMER_LOOPTIME && cq->loop_time_used)
             return arm_monotonic_at(p, timer, t, add_saturated(cq->now, initial_ns), interval_ns);
         if (flags == 0)
@@ -757,7 +784,9 @@ POLLUX_API int pollux_timer_gettime(pollux *p, int timer, int64_t *remaining_ns,
     int64_t remaining = 0;
     if (t->queue >= 0) {
         int64_t now = pollux_clock_now_ns(p->timers->queues[t->queue].clock);
-        int64_t next = pollux_heap_deadline_of(&p->timers->queues[t->queue].heap, timer);
+        /* A due timer's deadline is its node's key (struct timer). */
+        int64_t next = t->due ? pollux_heap_deadline_of(&p->timers->queues[t->queue].heap, timer)
+                              : t->deadline;
         uint64_t periods;
         if (next <= now && t->interval > 0)
             next = next_period(next, t->interval, now, &periods);

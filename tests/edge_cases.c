@@ -1442,6 +1442,41 @@ static void a_wait_that_rebuilds_reports_each_source_once(void **state)
 }
 
 /*
+ * epoll: a number moved to another file (dup2) while a dup keeps its old
+ * file open, then modified: the old file's watch is stale and took room
+ * in a wait with room for two. The rebuilt set was looked at again with
+ * room for one, which the writable pipe reported before took, and the
+ * wait ended with the moved number unreported
+ * (tests/fuzz/regressions/defect33-epoll-look-again-takes-a-repeat).
+ */
+static void a_look_after_a_rebuild_goes_past_a_repeat(void **state)
+{
+    pollux *p = *state;
+    int a[2], b[2], c[2];
+    make_pipe(a);
+    make_pipe(b);
+    make_pipe(c);
+    assert_ret(pollux_register(p, a[1], POLLUX_WRITE, &tok[0]), 0);
+    assert_ret(pollux_register(p, b[1], POLLUX_WRITE, &tok[1]), 0);
+    pollux_event ev[2];
+    assert_ret(wait_events(p, ev, 2, 0), 2);
+    int keep = dup(b[1]); /* b's old file stays open, and its watch with it */
+    assert_true(keep >= 0);
+    fd_track(keep);
+    assert_true(dup2(c[1], b[1]) == b[1]);
+    assert_ret(pollux_modify(p, b[1], POLLUX_WRITE, &tok[1]), 0);
+    int n = wait_events(p, ev, 2, 0);
+    bool saw_a = false, saw_b = false;
+    for (int i = 0; i < n; i++) {
+        saw_a |= ev[i].kind == POLLUX_KIND_FD && ev[i].fd == a[1];
+        saw_b |= ev[i].kind == POLLUX_KIND_FD && ev[i].fd == b[1];
+    }
+    if (n != 2 || !saw_a || !saw_b)
+        fail_msg("%d events, writable pipes %sreported, moved number %sreported", n,
+                 saw_a ? "" : "not ", saw_b ? "" : "not ");
+}
+
+/*
  * poll: a wait whose scan wrapped around found a registered number
  * closed; the removal put an already reported descriptor at the cursor,
  * the next round saw it again and the wait stopped with room left and a
@@ -1581,6 +1616,7 @@ int main(int argc, char **argv)
         T(a_number_found_closed_mid_wait_does_not_hide_a_ready_one),
         T(a_stale_watch_does_not_take_the_room_of_a_pending_wake),
         T(a_wait_that_rebuilds_reports_each_source_once),
+        T(a_look_after_a_rebuild_goes_past_a_repeat),
         T(a_wrapped_scan_that_finds_a_closed_number_fills_the_room),
         T(oneshot_write_rdhup_socket_with_unread_data_reports_write),
         T(rdhup_alone_is_quiet_with_unread_data_and_reports_the_end_of_stream),

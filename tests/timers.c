@@ -1318,6 +1318,73 @@ static void resets_fire_once_in_new_deadline_order_none_early(void **state)
     free(ev);
 }
 
+/*
+ * Relative resets, the keepalive's: one moved later only stores its new
+ * deadline, and its heap node is re-keyed when the old one comes up. Each
+ * timer must fire once, never before its last deadline (counted from the
+ * call, or from the loop time with POLLUX_TIMER_LOOPTIME: at or after the
+ * start of the wait before), also when the old deadlines pass first.
+ */
+static void relative_resets_fire_at_their_last_deadline(pollux *p, unsigned flags)
+{
+    enum { N = 600, BATCH = 128 };
+    int64_t *earliest = malloc(N * sizeof *earliest);
+    unsigned char *fired = calloc(N, 1);
+    pollux_event *ev = malloc(BATCH * sizeof *ev);
+    assert_non_null(earliest);
+    assert_non_null(fired);
+    assert_non_null(ev);
+    uint32_t rnd = 777;
+    int64_t start = clock_ns(CLOCK_MONOTONIC);
+    assert_int_equal(wait_n(p, ev, BATCH, 0), 0); /* the loop time: after start */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pollux_timer_create(p, CLOCK_MONOTONIC, NULL), i);
+        rnd = rnd * 1103515245u + 12345u;
+        int64_t ns = 10 * MS + (int64_t)(rnd >> 8) % (40 * MS);
+        assert_ret(pollux_timer_settime(p, i, ns, 0, flags), 0);
+    }
+    /* Most later (past every first deadline), some earlier, some twice. */
+    for (int round = 0; round < 2; round++) {
+        start = clock_ns(CLOCK_MONOTONIC);
+        assert_int_equal(wait_n(p, ev, BATCH, 0), 0);
+        for (int i = round; i < N; i += 1 + round) {
+            rnd = rnd * 1103515245u + 12345u;
+            int64_t ns = i % 7 == 0 ? 5 * MS : 60 * MS + (int64_t)(rnd >> 8) % (60 * MS);
+            assert_ret(pollux_timer_settime(p, i, ns, 0, flags), 0);
+            earliest[i] = start + ns;
+        }
+    }
+    int64_t give_up = clock_ns(CLOCK_MONOTONIC) + HANG_GUARD;
+    for (int left = N; left > 0;) {
+        assert_true(clock_ns(CLOCK_MONOTONIC) < give_up);
+        int n = wait_n(p, ev, BATCH, 100 * MS);
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        for (int k = 0; k < n; k++) {
+            int id = ev[k].fd;
+            assert_true(id >= 0 && id < N);
+            assert_false(fired[id]);
+            fired[id] = 1;
+            assert_int_equal(ev[k].count, 1);
+            assert_true(now >= earliest[id]);
+            left--;
+        }
+    }
+    assert_int_equal(wait_n(p, ev, BATCH, 30 * MS), 0);
+    free(earliest);
+    free(fired);
+    free(ev);
+}
+
+static void relative_resets_fire_at_their_last_deadline_counted_from_the_call(void **state)
+{
+    relative_resets_fire_at_their_last_deadline(*state, 0);
+}
+
+static void relative_resets_fire_at_their_last_deadline_counted_from_the_loop_time(void **state)
+{
+    relative_resets_fire_at_their_last_deadline(*state, POLLUX_TIMER_LOOPTIME);
+}
+
 /* Without pollux_fileno() the wait's timeout ends the wait for a monotonic
  * timer; asking for the descriptor later must still make it poll readable
  * for a timer armed before. */
@@ -1436,6 +1503,8 @@ int main(int argc, char **argv)
         T(fileno_stays_readable_while_due_timers_are_unreported),
         T(armed_timer_survives_after_fork_rebuild),
         T(resets_fire_once_in_new_deadline_order_none_early),
+        T(relative_resets_fire_at_their_last_deadline_counted_from_the_call),
+        T(relative_resets_fire_at_their_last_deadline_counted_from_the_loop_time),
         T(fileno_asked_after_arming_and_waiting_polls_readable),
         T(looptime_counts_from_the_last_wait),
         T(looptime_before_any_wait_counts_from_the_call),
