@@ -1268,19 +1268,46 @@ static void armed_timer_survives_after_fork_rebuild(void **state)
     assert_true(clock_ns(CLOCK_MONOTONIC) >= before + 30 * MS);
 }
 
+/* Wait until each of the timers 0..n-1 has fired once, none before
+ * not_before[id]; with in_order, in the order of not_before. */
+static void each_fires_once_not_before(pollux *p, int n, const int64_t *not_before, bool in_order)
+{
+    enum { BATCH = 256 };
+    unsigned char *fired = calloc((size_t)n, 1);
+    pollux_event *ev = malloc(BATCH * sizeof *ev);
+    assert_non_null(fired);
+    assert_non_null(ev);
+    int64_t last = 0, give_up = clock_ns(CLOCK_MONOTONIC) + HANG_GUARD;
+    for (int left = n; left > 0;) {
+        assert_true(clock_ns(CLOCK_MONOTONIC) < give_up);
+        int got = wait_n(p, ev, BATCH, 100 * MS);
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        for (int k = 0; k < got; k++) {
+            int id = ev[k].fd;
+            assert_true(id >= 0 && id < n);
+            assert_false(fired[id]);
+            fired[id] = 1;
+            assert_int_equal(ev[k].count, 1);
+            assert_true(now >= not_before[id]);
+            if (in_order)
+                assert_true(not_before[id] >= last);
+            last = not_before[id];
+            left--;
+        }
+    }
+    free(fired);
+    free(ev);
+}
+
 /* Resets move a node up or down the heap in place: timers reset earlier
  * and later, some twice, still fire once each, never early, and in the
  * order of their last deadlines (absolute deadlines: known exactly). */
 static void resets_fire_once_in_new_deadline_order_none_early(void **state)
 {
     pollux *p = *state;
-    enum { N = 2000, BATCH = 256 };
+    enum { N = 2000 };
     int64_t *deadline = malloc(N * sizeof *deadline);
-    unsigned char *fired = calloc(N, 1);
-    pollux_event *ev = malloc(BATCH * sizeof *ev);
     assert_non_null(deadline);
-    assert_non_null(fired);
-    assert_non_null(ev);
     uint32_t rnd = 12345;
     int64_t base = clock_ns(CLOCK_MONOTONIC);
     for (int i = 0; i < N; i++) {
@@ -1296,26 +1323,8 @@ static void resets_fire_once_in_new_deadline_order_none_early(void **state)
             assert_ret(pollux_timer_settime(p, i, deadline[i], 0, POLLUX_TIMER_ABSTIME), 0);
         }
     }
-    int64_t last = 0, give_up = clock_ns(CLOCK_MONOTONIC) + HANG_GUARD;
-    for (int left = N; left > 0;) {
-        assert_true(clock_ns(CLOCK_MONOTONIC) < give_up);
-        int n = wait_n(p, ev, BATCH, 100 * MS);
-        int64_t now = clock_ns(CLOCK_MONOTONIC);
-        for (int k = 0; k < n; k++) {
-            int id = ev[k].fd;
-            assert_true(id >= 0 && id < N);
-            assert_false(fired[id]);
-            fired[id] = 1;
-            assert_int_equal(ev[k].count, 1);
-            assert_true(now >= deadline[id]);
-            assert_true(deadline[id] >= last);
-            last = deadline[id];
-            left--;
-        }
-    }
+    each_fires_once_not_before(p, N, deadline, true);
     free(deadline);
-    free(fired);
-    free(ev);
 }
 
 /*
@@ -1327,16 +1336,12 @@ static void resets_fire_once_in_new_deadline_order_none_early(void **state)
  */
 static void relative_resets_fire_at_their_last_deadline(pollux *p, unsigned flags)
 {
-    enum { N = 600, BATCH = 128 };
+    enum { N = 600 };
     int64_t *earliest = malloc(N * sizeof *earliest);
-    unsigned char *fired = calloc(N, 1);
-    pollux_event *ev = malloc(BATCH * sizeof *ev);
+    pollux_event ev[4];
     assert_non_null(earliest);
-    assert_non_null(fired);
-    assert_non_null(ev);
     uint32_t rnd = 777;
-    int64_t start = clock_ns(CLOCK_MONOTONIC);
-    assert_int_equal(wait_n(p, ev, BATCH, 0), 0); /* the loop time: after start */
+    assert_int_equal(wait_n(p, ev, 4, 0), 0); /* the loop time */
     for (int i = 0; i < N; i++) {
         assert_int_equal(pollux_timer_create(p, CLOCK_MONOTONIC, NULL), i);
         rnd = rnd * 1103515245u + 12345u;
@@ -1345,8 +1350,8 @@ static void relative_resets_fire_at_their_last_deadline(pollux *p, unsigned flag
     }
     /* Most later (past every first deadline), some earlier, some twice. */
     for (int round = 0; round < 2; round++) {
-        start = clock_ns(CLOCK_MONOTONIC);
-        assert_int_equal(wait_n(p, ev, BATCH, 0), 0);
+        int64_t start = clock_ns(CLOCK_MONOTONIC);
+        assert_int_equal(wait_n(p, ev, 4, 0), 0); /* the loop time: after start */
         for (int i = round; i < N; i += 1 + round) {
             rnd = rnd * 1103515245u + 12345u;
             int64_t ns = i % 7 == 0 ? 5 * MS : 60 * MS + (int64_t)(rnd >> 8) % (60 * MS);
@@ -1354,25 +1359,9 @@ static void relative_resets_fire_at_their_last_deadline(pollux *p, unsigned flag
             earliest[i] = start + ns;
         }
     }
-    int64_t give_up = clock_ns(CLOCK_MONOTONIC) + HANG_GUARD;
-    for (int left = N; left > 0;) {
-        assert_true(clock_ns(CLOCK_MONOTONIC) < give_up);
-        int n = wait_n(p, ev, BATCH, 100 * MS);
-        int64_t now = clock_ns(CLOCK_MONOTONIC);
-        for (int k = 0; k < n; k++) {
-            int id = ev[k].fd;
-            assert_true(id >= 0 && id < N);
-            assert_false(fired[id]);
-            fired[id] = 1;
-            assert_int_equal(ev[k].count, 1);
-            assert_true(now >= earliest[id]);
-            left--;
-        }
-    }
-    assert_int_equal(wait_n(p, ev, BATCH, 30 * MS), 0);
+    each_fires_once_not_before(p, N, earliest, false);
+    assert_int_equal(wait_n(p, ev, 4, 30 * MS), 0);
     free(earliest);
-    free(fired);
-    free(ev);
 }
 
 static void relative_resets_fire_at_their_last_deadline_counted_from_the_call(void **state)
