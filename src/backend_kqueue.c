@@ -46,6 +46,15 @@
 #define USE_EVFILT_SIGNAL 1
 #endif
 
+/* The wake-up through EVFILT_USER, except over libkqueue, whose kevent()
+ * takes locks: called from a signal handler (pollux_wake() is
+ * async-signal-safe) while the thread it interrupted was inside kevent(),
+ * it waits for ever (seen: a server stopped by SIGINT hung now and then).
+ * There the core's wake channel serves, as on the other backends. */
+#if defined(EVFILT_USER) && !defined(HAVE_LIBKQUEUE)
+#define USE_EVFILT_USER 1
+#endif
+
 /* EVFILT_USER's identifier for the wake-up. */
 #define WAKE_IDENT 0
 
@@ -115,7 +124,7 @@ static int kqueue_backend_init(void **state)
     fcntl(s->kq, F_SETFD, FD_CLOEXEC);
     s->reserved = s->kq;
     s->owner = getpid();
-#ifdef EVFILT_USER
+#ifdef USE_EVFILT_USER
     struct kevent wake;
     EV_SET(&wake, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
     if (kevent(s->kq, &wake, 1, NULL, 0, NULL) < 0) {
@@ -345,7 +354,7 @@ static int64_t time_left(clockid_t clock, int64_t deadline_ns)
     return left < 1 ? 1 : left;
 }
 
-#ifdef EVFILT_USER
+#ifdef USE_EVFILT_USER
 /* Fire the wake-up's EVFILT_USER knote; async-signal-safe. */
 static int trigger(int kq)
 {
@@ -397,8 +406,10 @@ static int queue_everything(struct kqueue_state *s, int gone)
     for (int i = 0; err == 0 && i < s->proc_count; i++)
         err = queue_change(s, (uintptr_t)s->procs[i], EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL);
 #endif
+#ifdef USE_EVFILT_USER
     if (err == 0)
         err = queue_change(s, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+#endif
     return err;
 }
 
@@ -459,8 +470,10 @@ static int replace_kqueue(struct kqueue_state *s, int gone)
     }
     int old = s->kq;
     s->kq = fresh; /* before wake_sent is read: see kqueue_backend_wake */
+#ifdef USE_EVFILT_USER
     if (atomic_load(&s->wake_sent))
         trigger(fresh); /* a wake the old kqueue had not reported */
+#endif
     if (old != s->reserved)
         close(old);
     s->change_count = 0; /* meant for the old kqueue: the fresh one has it all */
@@ -849,7 +862,10 @@ static void proc_forget(struct kqueue_state *s, int pid)
 /* Turn kevent results into merged reports. */
 static int take_results(struct kqueue_state *s, int got, struct pollux_report *out, int max, int *n)
 {
-    bool wake_seen = false, timer_seen = false;
+    bool timer_seen = false;
+#ifdef USE_EVFILT_USER
+    bool wake_seen = false;
+#endif
     for (int i = 0; i < got; i++) {
         const struct kevent *k = &s->results[i];
         int err = 0;
@@ -861,7 +877,7 @@ static int take_results(struct kqueue_state *s, int got, struct pollux_report *o
             timer_seen = true;
             if (k->ident < TIMER_QUEUES)
                 s->timer_armed[k->ident] = false; /* EV_ONESHOT: gone */
-#ifdef EVFILT_USER
+#ifdef USE_EVFILT_USER
         } else if (k->filter == EVFILT_USER) {
             if (!wake_seen)
                 err = merge(s, out, max, n, -1, POLLUX_REPORT_WAKE, 0);
@@ -1101,7 +1117,7 @@ static int kqueue_backend_timer_arm(void *state, int queue, clockid_t clock, int
     return err;
 }
 
-#ifdef EVFILT_USER
+#ifdef USE_EVFILT_USER
 /* wake_sent is set before the kqueue is read, and rebuild() reads it after
  * publishing the fresh kqueue: either this call reads the fresh one, or
  * rebuild() fires it. A kqueue closed under this call is tried again. */
@@ -1190,7 +1206,7 @@ const struct backend_ops pollux_backend_kqueue = {
 #endif
     .kernel_fd = kqueue_backend_kernel_fd,
     .timer_arm = kqueue_backend_timer_arm,
-#ifdef EVFILT_USER
+#ifdef USE_EVFILT_USER
     .wake = kqueue_backend_wake,
 #endif
 };
