@@ -580,6 +580,10 @@ static void run_backend(struct run *r, pollux_backend b, const uint8_t *data, si
     pollux_free(r->p);
     for (int i = 0; i < r->nslots; i++)
         close_slot(r, &r->slots[i]);
+    /* The next backend's run must start from the same descriptors:
+     * libkqueue closes the freed kqueue's own later, from its thread. */
+    if (libkqueue_drain_pending_close != NULL)
+        libkqueue_drain_pending_close();
 }
 
 /* The number of open descriptors, once every poller freed so far has
