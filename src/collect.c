@@ -197,23 +197,30 @@ static POLLUX_ALWAYS_INLINE bool plainly_watched(struct fd_entry e)
     return (word & tested) == expected && (word & kernel) != 0;
 }
 
+/* Readiness of a plainly watched descriptor with bits to report, into
+ * *ev; false, with nothing stored, for any other report. */
+static POLLUX_ALWAYS_INLINE bool deliver_plain(const pollux *p, const struct pollux_report *r,
+                                               pollux_event *ev)
+{
+    int fd = r->fd;
+    if (r->kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
+        || !plainly_watched(p->fds[fd].entry))
+        return false;
+    uint32_t bits = reported_bits(&p->fds[fd].entry, r->events);
+    if (bits == 0)
+        return false;
+    store_fd_event(p, fd, bits, ev);
+    return true;
+}
+
 /*
  * Turn a backend report into the user's event. Returns false when nothing
- * is to be reported for it.
+ * is to be reported for it (deliver_unusual() also says so for a plain
+ * report without bits).
  */
 static POLLUX_ALWAYS_INLINE bool deliver(pollux *p, const struct pollux_report *r, pollux_event *ev)
 {
-    int fd = r->fd;
-    if (r->kind == POLLUX_REPORT_READY && (unsigned)fd < (unsigned)p->fds_size) {
-        struct fd_entry e = p->fds[fd].entry;
-        if (plainly_watched(e)) {
-            uint32_t bits = reported_bits(&e, r->events);
-            if (bits != 0)
-                store_fd_event(p, fd, bits, ev);
-            return bits != 0;
-        }
-    }
-    return deliver_unusual(p, r, ev);
+    return deliver_plain(p, r, ev) || deliver_unusual(p, r, ev);
 }
 
 /* deliver() for reports[first..got) into out[n..]; returns the new n. */
@@ -375,10 +382,9 @@ static int collect_mixed(pollux *p, pollux_event *out, int max, int64_t timeout_
  * watches) one function around the backend's wait. */
 static int collect(pollux *p, pollux_event *out, int max, int64_t timeout_ns)
 {
-    /* Pointers, not calls: a poller that once watched a signal or child
-     * takes the general path, which also serves one that watches none. */
-    if (p->timers != NULL || p->always_ready_count != 0 || p->signals != NULL
-        || p->children != NULL)
+    /* A poller that once had a timer, or watched a signal or child, takes
+     * the general path, which also serves one that has none left. */
+    if (p->core_sources || p->always_ready_count != 0)
         return collect_mixed(p, out, max, timeout_ns);
     int n = collect_kernel(p, out, max, timeout_ns);
     if (n < 0 || p->always_ready_count == 0)
@@ -471,16 +477,9 @@ POLLUX_API POLLUX_HOT int pollux_wait(pollux *p, pollux_event *events, int max_e
     if (got <= 0)
         return finish_unusual(p, events, max_events, got, 0);
     const struct pollux_report *reports = p->reports;
-    for (int i = 0; i < got; i++) {
-        int fd = reports[i].fd;
-        if (reports[i].kind != POLLUX_REPORT_READY || (unsigned)fd >= (unsigned)p->fds_size
-            || !plainly_watched(p->fds[fd].entry))
+    for (int i = 0; i < got; i++)
+        if (!deliver_plain(p, &reports[i], &events[i]))
             return finish_unusual(p, events, max_events, got, i);
-        uint32_t bits = reported_bits(&p->fds[fd].entry, reports[i].events);
-        if (bits == 0)
-            return finish_unusual(p, events, max_events, got, i);
-        store_fd_event(p, fd, bits, &events[i]);
-    }
     /* Plain reports change nothing steady() tested: no always-ready file
      * was found, no change was queued. A full batch may have left others
      * out for the poller's own descriptors. */
