@@ -111,26 +111,9 @@ static inline void pollux_heap_insert(struct pollux_heap *h, int id, int64_t dea
     pollux_heap_sift_up(h, h->count++, deadline, id);
 }
 
-/* The common cases of an update to a later deadline and of an insert,
- * which move no node: the node at i stays before its children (a leaf,
- * usually), or the new node is not before its parent. They return false,
- * having changed nothing, when a sift may be needed. */
-static inline bool pollux_heap_later_in_place(struct pollux_heap *h, int i, int64_t deadline)
-{
-    int first = i * POLLUX_HEAP_ARITY + 1;
-    if (first + POLLUX_HEAP_ARITY <= h->count) {
-        /* A full family: only the least deadline matters, not where it is. */
-        const int64_t *c = h->deadlines + first;
-        int64_t a = c[0] < c[1] ? c[0] : c[1], b = c[2] < c[3] ? c[2] : c[3];
-        if (deadline > (a < b ? a : b))
-            return false;
-    } else if (first < h->count) {
-        return false; /* the one node with some children: left to the sift */
-    }
-    h->deadlines[i] = deadline;
-    return true;
-}
-
+/* The common case of an insert, which moves no node: the new node is not
+ * before its parent. Returns false, having changed nothing, when a sift
+ * may be needed. */
 static inline bool pollux_heap_insert_in_place(struct pollux_heap *h, int id, int64_t deadline)
 {
     int i = h->count;

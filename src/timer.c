@@ -269,6 +269,17 @@ bool pollux_timers_due(pollux *p)
     return w->due_first >= 0;
 }
 
+/* Take a due timer off the due list. A periodic timer stays armed, and
+ * the word of its pending count holds its deadline again: its node's key
+ * (struct timer). */
+static void leave_due_list(struct pollux_timers *w, int id, struct timer *t)
+{
+    due_unlink(w, id);
+    t->due = 0;
+    if (t->queue >= 0)
+        t->deadline = pollux_heap_deadline_of(&w->queues[t->queue].heap, id);
+}
+
 int pollux_timers_collect(pollux *p, pollux_event *out, int max)
 {
     struct pollux_timers *w = p->timers;
@@ -279,17 +290,13 @@ int pollux_timers_collect(pollux *p, pollux_event *out, int max)
     while (n < max && w->due_first >= 0) {
         int id = w->due_first;
         struct timer *t = &w->timers[id];
-        due_unlink(w, id);
         out[n].fd = id;
         out[n].events = POLLUX_TIMER;
         out[n].count = t->pending;
         out[n].data = t->data;
         out[n].kind = POLLUX_KIND_TIMER;
         out[n].serial = t->serial;
-        t->due = 0;
-        /* A periodic timer stays armed: its deadline is its node's key. */
-        if (t->queue >= 0)
-            t->deadline = pollux_heap_deadline_of(&w->queues[t->queue].heap, id);
+        leave_due_list(w, id, t);
         n++;
     }
     return n;
@@ -534,12 +541,8 @@ POLLUX_API int pollux_timer_create(pollux *p, int clockid, void *data)
 /* Re-arming or deleting drops what was pending. */
 static void drop_pending(struct pollux_timers *w, int id, struct timer *t)
 {
-    if (t->due) {
-        due_unlink(w, id);
-        t->due = 0;
-        if (t->queue >= 0) /* a periodic timer: its node's key */
-            t->deadline = pollux_heap_deadline_of(&w->queues[t->queue].heap, id);
-    }
+    if (t->due)
+        leave_due_list(w, id, t);
 }
 
 /* Where a relative time counts from: now, or with POLLUX_TIMER_LOOPTIME the
@@ -583,14 +586,6 @@ static int prepare_arm(struct pollux_timers *w, int id, struct timer *t, int q)
     return 0;
 }
 
-/* An arm that needs no preparation: a reset (armed on queue q) or a
- * disarmed timer with room in the heap, nothing pending. */
-static bool plain_arm(struct pollux_timers *w, int id, const struct timer *t, int q)
-{
-    return !t->due
-           && (t->queue == q || (t->queue < 0 && pollux_heap_has_room(&w->queues[q].heap, id)));
-}
-
 /* Without a source now (out of descriptors), the wait's timeout covers
  * the timer and the next call tries the source again. A call of its own
  * so that the arms that need no source take no call at all. */
@@ -601,7 +596,7 @@ static POLLUX_NOINLINE int arm_source_after(pollux *p, int q)
 }
 
 /*
- * Arm timer id, prepared (plain_arm()), on queue q at deadline: its node is
+ * Arm timer id, prepared (prepare_arm()), on queue q at deadline: its node is
  * changed in place when it is armed on q already (a reset), inserted
  * otherwise. Only a deadline that moved earlier can need the queue's
  * source earlier: a keepalive pushed later costs no source check.
@@ -624,18 +619,16 @@ static POLLUX_ALWAYS_INLINE int arm_at(pollux *p, int id, struct timer *t, int q
     return 0;
 }
 
-/* Every arm but a POLLUX_TIMER_LOOPTIME one that needs no preparation. */
+/* Every arm that the short paths of pollux_timer_settime() leave. */
 static POLLUX_NOINLINE int settime_arm(pollux *p, int timer, int64_t initial_ns,
                                        int64_t interval_ns, unsigned flags)
 {
     struct pollux_timers *w = p->timers;
     struct timer *t = &w->timers[timer];
     int q = (flags & POLLUX_TIMER_ABSTIME) ? t->clock_queue : t->relative_queue;
-    if (!plain_arm(w, timer, t, q)) {
-        int err = prepare_arm(w, timer, t, q);
-        if (err < 0)
-            return err;
-    }
+    int err = prepare_arm(w, timer, t, q);
+    if (err < 0)
+        return err;
     int64_t deadline = initial_ns;
     if (!(flags & POLLUX_TIMER_ABSTIME))
         deadline = add_saturated(start_of(&w->queues[q], flags), initial_ns);
@@ -679,11 +672,9 @@ static POLLUX_NOINLINE int arm_monotonic(pollux *p, int id, int64_t deadline,
 {
     struct pollux_timers *w = p->timers;
     struct timer *t = &w->timers[id];
-    if (!plain_arm(w, id, t, QUEUE_MONOTONIC)) {
-        int err = prepare_arm(w, id, t, QUEUE_MONOTONIC);
-        if (err < 0)
-            return err;
-    }
+    int err = prepare_arm(w, id, t, QUEUE_MONOTONIC);
+    if (err < 0)
+        return err;
     return arm_at(p, id, t, QUEUE_MONOTONIC, deadline, interval_ns);
 }
 
