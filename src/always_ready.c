@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "always_ready.h"
+#include "fdtable.h"
 #include "util.h"
 
 /* Report fd as always ready, naming the file it names now. */
@@ -89,12 +90,7 @@ int pollux_always_ready_collect(pollux *p, pollux_event *out, int max)
             e->flags |= FD_CLOSED;
             continue;
         }
-        out[n].fd = fd;
-        out[n].events = e->interest & (POLLUX_READ | POLLUX_WRITE);
-        out[n].count = 0;
-        out[n].data = p->fds[fd].data;
-        out[n].kind = POLLUX_KIND_FD;
-        out[n].serial = p->fds[fd].serial;
+        pollux_fdtable_event(p, fd, e->interest & (POLLUX_READ | POLLUX_WRITE), &out[n]);
         n++;
         /* A file never changes state, so an edge is reported only once. */
         if (e->interest & (POLLUX_ONESHOT | POLLUX_EDGE))

@@ -134,16 +134,6 @@ static uint32_t reported_bits(const struct fd_entry *e, uint32_t ready)
     return bits;
 }
 
-static void store_fd_event(const pollux *p, int fd, uint32_t bits, pollux_event *ev)
-{
-    ev->fd = fd;
-    ev->events = bits;
-    ev->count = 0;
-    ev->data = p->fds[fd].data;
-    ev->kind = POLLUX_KIND_FD;
-    ev->serial = p->fds[fd].serial;
-}
-
 /* deliver() for every report but readiness of a plainly watched
  * descriptor: out of line, so that the common case calls nothing. */
 static POLLUX_NOINLINE POLLUX_COLD bool deliver_unusual(pollux *p, const struct pollux_report *r,
@@ -170,7 +160,7 @@ static POLLUX_NOINLINE POLLUX_COLD bool deliver_unusual(pollux *p, const struct 
             e->kernel = 0;
         }
     }
-    store_fd_event(p, fd, bits, ev);
+    pollux_fdtable_event(p, fd, bits, ev);
     return true;
 }
 
@@ -209,7 +199,7 @@ static POLLUX_ALWAYS_INLINE bool deliver_plain(const pollux *p, const struct pol
     uint32_t bits = reported_bits(&p->fds[fd].entry, r->events);
     if (bits == 0)
         return false;
-    store_fd_event(p, fd, bits, ev);
+    pollux_fdtable_event(p, fd, bits, ev);
     return true;
 }
 

@@ -20,6 +20,18 @@ static inline void pollux_fdtable_reset(struct fd_entry *e, struct fd_entry fres
     *e = fresh;
 }
 
+/* The user's event for registration fd with these bits (collect.c, and
+ * always_ready.c for the files the core reports itself). */
+static inline void pollux_fdtable_event(const pollux *p, int fd, uint32_t bits, pollux_event *ev)
+{
+    ev->fd = fd;
+    ev->events = bits;
+    ev->count = 0;
+    ev->data = p->fds[fd].data;
+    ev->kind = POLLUX_KIND_FD;
+    ev->serial = p->fds[fd].serial;
+}
+
 /* Room for fd in the table: 0 or -ENOMEM. */
 int pollux_fdtable_reserve(pollux *p, int fd);
 /* The user's registration of fd, also one shadowed by an internal
